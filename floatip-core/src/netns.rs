@@ -1,0 +1,269 @@
+//! Network namespaces: create, open, delete, and do work inside one.
+//!
+//! `setns(2)` moves only the calling thread, and a netlink, AF_PACKET socket
+//! or `/proc/sys/net` file stays bound to the namespace of the thread that
+//! created or opened it. floatip uses that: it enters a namespace only for
+//! the one system call that creates such an object ([`Netns::enter`], a
+//! guard that restores the thread's namespace on drop), so every later use
+//! of the object lands in the right namespace whatever thread makes it.
+//! Nothing forks: Python callers are threaded.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::name::validate_netns_name;
+use crate::sys;
+
+/// Where `ip netns add` keeps named namespaces.
+pub const NETNS_RUN_DIR: &str = "/run/netns";
+
+/// The calling thread's own network namespace.
+const THREAD_NETNS: &str = "/proc/thread-self/ns/net";
+
+/// An open network namespace: a file descriptor that keeps it alive, and the
+/// name or path it was opened by (for messages).
+///
+/// ```no_run
+/// use floatip::Netns;
+/// # fn main() -> floatip::Result<()> {
+/// let pod = Netns::create("pod1")?;              // ip netns add pod1
+/// let same = Netns::open("pod1")?;               // /run/netns/pod1
+/// assert!(pod.same_as(&same)?);
+/// let from_cni = Netns::open_path("/run/netns/pod1")?; // as CNI_NETNS gives it
+/// let ifaces = pod.run(|| std::fs::read_to_string("/proc/net/dev"))?;
+/// Netns::delete("pod1")?;                        // ip netns del pod1
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Netns {
+    fd: OwnedFd,
+    name: Option<String>,
+    path: PathBuf,
+}
+
+impl Netns {
+    /// The calling thread's current network namespace
+    /// (`/proc/thread-self/ns/net`).
+    pub fn current() -> Result<Netns> {
+        Self::open_checked(Path::new(THREAD_NETNS), None)
+    }
+
+    /// Opens a named namespace, as `ip netns exec NAME` finds it:
+    /// `/run/netns/NAME`.
+    pub fn open(name: &str) -> Result<Netns> {
+        validate_netns_name(name)?;
+        Self::open_checked(&Path::new(NETNS_RUN_DIR).join(name), Some(name.to_owned()))
+    }
+
+    /// Opens a namespace by path: `/var/run/netns/X`, `/proc/PID/ns/net` as
+    /// a CNI runtime passes it in `CNI_NETNS`. The path must really be a
+    /// network namespace (checked with the `NS_GET_NSTYPE` ioctl), or the
+    /// call fails with [`ErrorKind::InvalidInput`](crate::ErrorKind).
+    pub fn open_path(path: impl AsRef<Path>) -> Result<Netns> {
+        let path = path.as_ref();
+        let name = match (path.parent(), path.file_name()) {
+            (Some(dir), Some(f)) if dir == Path::new(NETNS_RUN_DIR) || dir == Path::new("/var/run/netns") => {
+                f.to_str().map(str::to_owned)
+            }
+            _ => None,
+        };
+        Self::open_checked(path, name)
+    }
+
+    fn open_checked(path: &Path, name: Option<String>) -> Result<Netns> {
+        let file = File::open(path).map_err(|e| Error::io("open netns", path.display().to_string(), e))?;
+        let fd = OwnedFd::from(file);
+        match sys::ns_get_type(fd.as_fd()) {
+            Ok(t) if t == libc::CLONE_NEWNET => Ok(Netns { fd, name, path: path.to_owned() }),
+            Ok(_) => Err(Error::invalid("netns path", path.display(), "a namespace, but not a network namespace")),
+            Err(_) => Err(Error::invalid("netns path", path.display(), "not a namespace file")),
+        }
+    }
+
+    /// Creates a named namespace the way `ip netns add NAME` does
+    /// (iproute2 `ip/ipnetns.c`): makes `/run/netns` a shared bind mount of
+    /// itself (once), creates the empty file `/run/netns/NAME`, gives the
+    /// calling thread a fresh namespace with `unshare(CLONE_NEWNET)`, bind
+    /// mounts that thread's namespace onto the file, and moves the thread
+    /// back. The namespace then lives as long as the mount (or any fd or
+    /// process inside it). Fails with `AlreadyExists` if the name is taken.
+    pub fn create(name: &str) -> Result<Netns> {
+        validate_netns_name(name)?;
+        let run_dir = Path::new(NETNS_RUN_DIR);
+        ensure_shared_run_dir(run_dir)?;
+        let path = run_dir.join(name);
+        let object = || format!("netns {name}");
+        // O_EXCL: never take over somebody else's namespace file.
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0)
+            .open(&path)
+            .map_err(|e| Error::io("create netns", object(), e))?;
+        let made = (|| {
+            let back = Netns::current()?;
+            sys::unshare_net().map_err(|e| Error::io("unshare(CLONE_NEWNET)", object(), e))?;
+            let mounted = sys::bind_mount(Path::new(THREAD_NETNS), &path);
+            // Return to the original namespace before anything else can run on
+            // this thread; failing to do so would leave the caller's thread
+            // in the new namespace.
+            restore_or_abort(back.as_fd());
+            mounted.map_err(|e| Error::io("bind mount netns", object(), e))
+        })();
+        if let Err(e) = made {
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
+        Self::open(name)
+    }
+
+    /// Deletes a named namespace as `ip netns del NAME` does: lazy unmount of
+    /// `/run/netns/NAME`, then unlink. The namespace itself goes away when the
+    /// last fd or process inside it does. `NotFound` if there is no such name.
+    pub fn delete(name: &str) -> Result<()> {
+        validate_netns_name(name)?;
+        let path = Path::new(NETNS_RUN_DIR).join(name);
+        let object = format!("netns {name}");
+        if let Err(e) = sys::umount_detach(&path) {
+            // EINVAL: the file exists but is not mounted (a half-created
+            // namespace); unlink it all the same.
+            if e.raw_os_error() != Some(libc::EINVAL) {
+                return Err(Error::io("umount netns", object, e));
+            }
+        }
+        fs::remove_file(&path).map_err(|e| Error::io("delete netns", object, e))
+    }
+
+    /// The names under `/run/netns`, as `ip netns list` shows them.
+    pub fn list() -> Result<Vec<String>> {
+        let dir = match fs::read_dir(NETNS_RUN_DIR) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("list netns", NETNS_RUN_DIR, e)),
+        };
+        let mut names: Vec<String> =
+            dir.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The name, when opened or created by name.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The path it was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A short description for messages: `netns NAME` or `netns PATH`.
+    pub fn describe(&self) -> String {
+        match &self.name {
+            Some(n) => format!("netns {n}"),
+            None => format!("netns {}", self.path.display()),
+        }
+    }
+
+    /// True when both handles refer to the same namespace (same nsfs inode).
+    pub fn same_as(&self, other: &Netns) -> Result<bool> {
+        Ok(self.ino()? == other.ino()?)
+    }
+
+    fn ino(&self) -> Result<(u64, u64)> {
+        let f = File::from(self.fd.try_clone().map_err(|e| Error::io("dup netns fd", self.describe(), e))?);
+        let m = f.metadata().map_err(|e| Error::io("fstat netns", self.describe(), e))?;
+        Ok((m.dev(), m.ino()))
+    }
+
+    /// Another handle to the same namespace.
+    pub fn try_clone(&self) -> Result<Netns> {
+        let fd = self.fd.try_clone().map_err(|e| Error::io("dup netns fd", self.describe(), e))?;
+        Ok(Netns { fd, name: self.name.clone(), path: self.path.clone() })
+    }
+
+    /// Runs `f` on a short-lived helper thread that has entered this
+    /// namespace; the caller's thread never changes namespace. A panic in
+    /// `f` is propagated to the caller.
+    pub fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        std::thread::scope(|s| {
+            let h = s.spawn(|| -> Result<T> {
+                sys::setns_net(self.fd.as_fd()).map_err(|e| Error::io("setns", self.describe(), e))?;
+                Ok(f())
+            });
+            match h.join() {
+                Ok(r) => r,
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        })
+    }
+
+    /// Moves the calling thread into this namespace until the guard drops.
+    /// Used to create sockets and open `/proc/sys` files that must belong to
+    /// this namespace; keep the guard for one such call only.
+    pub(crate) fn enter(&self) -> Result<NetnsGuard> {
+        let back = File::open(THREAD_NETNS).map_err(|e| Error::io("open netns", THREAD_NETNS, e))?;
+        sys::setns_net(self.fd.as_fd()).map_err(|e| Error::io("setns", self.describe(), e))?;
+        Ok(NetnsGuard { back: OwnedFd::from(back) })
+    }
+}
+
+impl AsFd for Netns {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Netns {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Returns the thread to its original namespace when dropped.
+pub(crate) struct NetnsGuard {
+    back: OwnedFd,
+}
+
+impl Drop for NetnsGuard {
+    fn drop(&mut self) {
+        restore_or_abort(self.back.as_fd());
+    }
+}
+
+/// setns back to `fd`. This cannot fail for a namespace fd we hold open; if
+/// it ever did, the thread would keep running in a foreign namespace and send
+/// its next packets or writes there. Aborting is the only safe answer.
+fn restore_or_abort(fd: BorrowedFd<'_>) {
+    if let Err(e) = sys::setns_net(fd) {
+        eprintln!("floatip: cannot return thread to its network namespace: {e}; aborting");
+        std::process::abort();
+    }
+}
+
+/// Makes `/run/netns` a mount point with shared propagation, so that
+/// namespace bind mounts made under it are seen by every mount namespace
+/// (what `ip netns add` does).
+fn ensure_shared_run_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io("create", dir.display().to_string(), e))?;
+    let shared = libc::MS_SHARED | libc::MS_REC;
+    match sys::set_propagation(dir, shared) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            // Not a mount point yet: bind it onto itself, then make it shared.
+            sys::bind_mount(dir, dir)
+                .and_then(|()| sys::set_propagation(dir, shared))
+                .map_err(|e| Error::io("mount", dir.display().to_string(), e))
+        }
+        Err(e) => Err(Error::io("mount", dir.display().to_string(), e)),
+    }
+}

@@ -1,0 +1,148 @@
+//! The thin layer of raw system calls the rest of the crate needs.
+//!
+//! This is the only module allowed to use `unsafe`; each block says why it is
+//! sound. Everything here is a one-to-one wrapper returning `io::Result`.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+fn cstr(path: &Path) -> io::Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `setns(fd, CLONE_NEWNET)`: move the calling thread into the network
+/// namespace `fd` refers to. Affects only the calling thread.
+pub(crate) fn setns_net(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: setns takes a file descriptor and a flag; the fd is borrowed and
+    // valid for the duration of the call. No memory is passed.
+    check(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) }).map(drop)
+}
+
+/// `unshare(CLONE_NEWNET)`: give the calling thread a fresh network namespace.
+pub(crate) fn unshare_net() -> io::Result<()> {
+    // SAFETY: unshare takes only a flag word.
+    check(unsafe { libc::unshare(libc::CLONE_NEWNET) }).map(drop)
+}
+
+/// `mount(src, target, NULL, MS_BIND, NULL)`.
+pub(crate) fn bind_mount(src: &Path, target: &Path) -> io::Result<()> {
+    let (s, t) = (cstr(src)?, cstr(target)?);
+    // SAFETY: both pointers are NUL-terminated strings that outlive the call;
+    // fstype and data may be NULL for a bind mount.
+    check(unsafe {
+        libc::mount(
+            s.as_ptr(),
+            t.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        )
+    })
+    .map(drop)
+}
+
+/// `mount("", target, "none", flags, NULL)`: change the propagation type of
+/// an existing mount (e.g. `MS_SHARED | MS_REC`).
+pub(crate) fn set_propagation(target: &Path, flags: libc::c_ulong) -> io::Result<()> {
+    let t = cstr(target)?;
+    let none = c"none";
+    let empty = c"";
+    // SAFETY: all strings are NUL-terminated and live for the call.
+    check(unsafe {
+        libc::mount(empty.as_ptr(), t.as_ptr(), none.as_ptr(), flags, std::ptr::null())
+    })
+    .map(drop)
+}
+
+/// `umount2(target, MNT_DETACH)`.
+pub(crate) fn umount_detach(target: &Path) -> io::Result<()> {
+    let t = cstr(target)?;
+    // SAFETY: NUL-terminated string living for the call.
+    check(unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) }).map(drop)
+}
+
+/// `ioctl(fd, NS_GET_NSTYPE)`: the `CLONE_NEW*` type of a namespace file, or
+/// an error (ENOTTY) when `fd` is not a namespace file at all.
+pub(crate) fn ns_get_type(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    // NS_GET_NSTYPE = _IO(0xb7, 0x3) from <linux/nsfs.h>.
+    const NS_GET_NSTYPE: libc::c_ulong = (0xb7 << 8) | 0x3;
+    // SAFETY: NS_GET_NSTYPE takes no argument and returns an int.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) })
+}
+
+
+/// `if_nametoindex`-free helper: take ownership of a raw fd returned by a
+/// successful syscall.
+pub(crate) fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers pass only fds they just obtained and own exclusively.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// `socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0)`: a raw packet socket with
+/// protocol 0, i.e. one that sends only and never queues received frames.
+pub(crate) fn packet_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call with constant arguments.
+    let fd = check(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
+    Ok(owned(fd))
+}
+
+/// `bind(fd, sockaddr_ll{ifindex})` with protocol 0 (send only).
+pub(crate) fn packet_bind(fd: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: the pointer and length describe `sll`, which lives for the call.
+    check(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    })
+    .map(drop)
+}
+
+/// `sendmmsg(fd, frames)`: send many already-built frames in one system call
+/// on a bound AF_PACKET socket. Returns how many were sent (the kernel may
+/// stop early; the caller sends the rest).
+pub(crate) fn send_frames(fd: BorrowedFd<'_>, frames: &[&[u8]]) -> io::Result<usize> {
+    if frames.is_empty() {
+        return Ok(0);
+    }
+    let mut iovs: Vec<libc::iovec> = frames
+        .iter()
+        .map(|f| libc::iovec { iov_base: f.as_ptr() as *mut libc::c_void, iov_len: f.len() })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .map(|iov| {
+            // SAFETY: mmsghdr is plain old data; all-zero is valid (no name,
+            // no control data).
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = iov as *mut libc::iovec;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect();
+    // SAFETY: every mmsghdr points at one iovec in `iovs`, which points at a
+    // frame borrowed from `frames`; all of them outlive the call, and the
+    // kernel only reads the frame bytes.
+    let n = check(unsafe {
+        libc::sendmmsg(fd.as_raw_fd(), msgs.as_mut_ptr(), msgs.len() as u32, 0)
+    })?;
+    Ok(n as usize)
+}

@@ -1,0 +1,180 @@
+//! Per-namespace sysctls under `/proc/sys/net`.
+//!
+//! `/proc/sys/net/...` resolves against the network namespace of the thread
+//! that opens the file, and an open file stays bound to that namespace. So
+//! floatip opens the file while its thread is inside the target namespace
+//! (for the `open()` only) and reads or writes through the descriptor after.
+//! A key can only be built from validated parts, so no interface name can
+//! turn into a path outside `/proc/sys/net/`.
+
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::name::IfName;
+use crate::netns::Netns;
+
+/// A sysctl under `net.`, e.g. `net.ipv4.conf.vh0.proxy_arp`.
+///
+/// ```
+/// use floatip::{IfName, SysctlKey};
+/// let k = SysctlKey::ipv4_conf(&IfName::new("vh0").unwrap(), "proxy_arp").unwrap();
+/// assert_eq!(k.to_string(), "net.ipv4.conf.vh0.proxy_arp");
+/// assert_eq!(k.path().to_str(), Some("/proc/sys/net/ipv4/conf/vh0/proxy_arp"));
+/// // A VLAN device name keeps its dot, as sysctl(8) writes it with a slash.
+/// let v = SysctlKey::parse("net.ipv4.conf.bond1/100.proxy_arp").unwrap();
+/// assert_eq!(v.path().to_str(), Some("/proc/sys/net/ipv4/conf/bond1.100/proxy_arp"));
+/// assert!(SysctlKey::parse("net.ipv4.conf.../../x.y").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SysctlKey {
+    parts: Vec<String>,
+}
+
+/// Where a per-device key puts the device: `all`, `default` or a link.
+fn dev_part(dev: &IfName) -> String {
+    dev.as_str().to_owned()
+}
+
+fn check_param(param: &str) -> Result<()> {
+    if param.is_empty() || !param.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        return Err(Error::invalid("sysctl parameter", param, "only a-z, 0-9 and '_' are allowed"));
+    }
+    Ok(())
+}
+
+impl SysctlKey {
+    fn per_dev(family: &str, table: &str, dev: &IfName, param: &str) -> Result<Self> {
+        check_param(param)?;
+        Ok(SysctlKey { parts: vec!["net".into(), family.into(), table.into(), dev_part(dev), param.into()] })
+    }
+
+    /// `net.ipv4.ip_forward`.
+    pub fn ipv4_forward() -> Self {
+        SysctlKey { parts: vec!["net".into(), "ipv4".into(), "ip_forward".into()] }
+    }
+
+    /// `net.ipv4.conf.DEV.PARAM` (`proxy_arp`, `forwarding`, `arp_accept`...).
+    /// `DEV` may also be `all` or `default`.
+    pub fn ipv4_conf(dev: &IfName, param: &str) -> Result<Self> {
+        Self::per_dev("ipv4", "conf", dev, param)
+    }
+
+    /// `net.ipv4.neigh.DEV.PARAM` (`proxy_delay`, `locktime`...).
+    pub fn ipv4_neigh(dev: &IfName, param: &str) -> Result<Self> {
+        Self::per_dev("ipv4", "neigh", dev, param)
+    }
+
+    /// `net.ipv6.conf.DEV.PARAM` (`forwarding`, `proxy_ndp`...).
+    pub fn ipv6_conf(dev: &IfName, param: &str) -> Result<Self> {
+        Self::per_dev("ipv6", "conf", dev, param)
+    }
+
+    /// `net.ipv6.neigh.DEV.PARAM` (`proxy_delay`...).
+    pub fn ipv6_neigh(dev: &IfName, param: &str) -> Result<Self> {
+        Self::per_dev("ipv6", "neigh", dev, param)
+    }
+
+    /// Parses a dotted key as sysctl(8) writes it: `/` inside a part stands
+    /// for a `.` in a device name (`net.ipv4.conf.eth0/100.rp_filter`). Only
+    /// keys under `net.` are accepted; each part must be a valid interface
+    /// name or parameter.
+    pub fn parse(key: &str) -> Result<Self> {
+        let mut parts = Vec::new();
+        for raw in key.split('.') {
+            let part = raw.replace('/', ".");
+            // Every part must be something an interface name may be, which
+            // rules out empty parts, `.`, `..`, and any `/` after the swap.
+            IfName::new(part.clone()).map_err(|_| Error::invalid("sysctl key", key, format!("bad part {raw:?}")))?;
+            parts.push(part);
+        }
+        if parts.first().map(String::as_str) != Some("net") || parts.len() < 2 {
+            return Err(Error::invalid("sysctl key", key, "only keys under net. are supported"));
+        }
+        check_param(parts.last().expect("len checked"))
+            .map_err(|_| Error::invalid("sysctl key", key, "bad parameter name"))?;
+        Ok(SysctlKey { parts })
+    }
+
+    /// The file under `/proc/sys`.
+    pub fn path(&self) -> PathBuf {
+        let mut p = PathBuf::from("/proc/sys");
+        for part in &self.parts {
+            p.push(part);
+        }
+        p
+    }
+}
+
+impl fmt::Display for SysctlKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: Vec<String> = self.parts.iter().map(|p| p.replace('.', "/")).collect();
+        f.write_str(&shown.join("."))
+    }
+}
+
+impl fmt::Debug for SysctlKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Netns {
+    /// `ip netns exec NS sysctl -n KEY`: reads a sysctl of this namespace,
+    /// trimmed of its trailing newline.
+    pub fn sysctl_get(&self, key: &SysctlKey) -> Result<String> {
+        let object = || format!("{key} in {}", self.describe());
+        let mut f = {
+            let _inside = self.enter()?;
+            OpenOptions::new().read(true).open(key.path()).map_err(|e| Error::io("read sysctl", object(), e))?
+        };
+        let mut s = String::new();
+        f.read_to_string(&mut s).map_err(|e| Error::io("read sysctl", object(), e))?;
+        Ok(s.trim_end().to_owned())
+    }
+
+    /// `ip netns exec NS sysctl -w KEY=VALUE` for this namespace only.
+    pub fn sysctl_set(&self, key: &SysctlKey, value: &str) -> Result<()> {
+        let object = || format!("{key}={value} in {}", self.describe());
+        if value.contains('\n') {
+            return Err(Error::invalid("sysctl value", value, "contains a newline"));
+        }
+        let mut f = {
+            let _inside = self.enter()?;
+            OpenOptions::new().write(true).open(key.path()).map_err(|e| Error::io("write sysctl", object(), e))?
+        };
+        f.write_all(value.as_bytes()).map_err(|e| Error::io("write sysctl", object(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        let dev = IfName::new("vh0").unwrap();
+        assert_eq!(SysctlKey::ipv4_neigh(&dev, "proxy_delay").unwrap().to_string(), "net.ipv4.neigh.vh0.proxy_delay");
+        assert_eq!(SysctlKey::ipv6_conf(&dev, "proxy_ndp").unwrap().path(), PathBuf::from("/proc/sys/net/ipv6/conf/vh0/proxy_ndp"));
+        assert_eq!(SysctlKey::ipv4_forward().to_string(), "net.ipv4.ip_forward");
+        let v = IfName::new("up.100").unwrap();
+        let k = SysctlKey::ipv4_conf(&v, "proxy_arp").unwrap();
+        assert_eq!(k.to_string(), "net.ipv4.conf.up/100.proxy_arp");
+        assert_eq!(SysctlKey::parse(&k.to_string()).unwrap(), k);
+    }
+
+    #[test]
+    fn nothing_escapes_proc_sys_net() {
+        let dev = IfName::new("vh0").unwrap();
+        for bad in ["../x", "a/b", "", "A", "x y", "x\n"] {
+            assert!(SysctlKey::ipv4_conf(&dev, bad).is_err(), "{bad:?}");
+        }
+        for bad in ["net.ipv4.conf.../../../x.y", "kernel.hostname", "net..x", "net", "net.ipv4.conf.a b.x", "", "net.ipv4.X"] {
+            assert!(SysctlKey::parse(bad).is_err(), "{bad:?}");
+        }
+        // `..` as a device name is refused by IfName before it gets here.
+        assert!(IfName::new("..").is_err());
+    }
+}
