@@ -189,9 +189,7 @@ impl Error {
 /// Maps an errno to the kind a caller branches on.
 pub(crate) fn kind_of_errno(errno: i32) -> ErrorKind {
     match errno {
-        libc::ENOENT | libc::ENODEV | libc::ESRCH | libc::EADDRNOTAVAIL | libc::ENXIO => {
-            ErrorKind::NotFound
-        }
+        libc::ENOENT | libc::ENODEV | libc::ESRCH | libc::EADDRNOTAVAIL | libc::ENXIO => ErrorKind::NotFound,
         libc::EEXIST | libc::ENOTEMPTY => ErrorKind::AlreadyExists,
         libc::EPERM | libc::EACCES => ErrorKind::PermissionDenied,
         libc::EOPNOTSUPP | libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT => ErrorKind::NotSupported,

@@ -41,8 +41,8 @@ pub mod netlink;
 pub mod netns;
 pub mod prefix;
 pub mod route;
-pub mod sysctl;
 mod sys;
+pub mod sysctl;
 pub mod wire;
 
 pub use address::{AddrOptions, Address};

@@ -149,7 +149,9 @@ impl Handle {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
         let v = self.dump("RTM_GETLINK", || format!("dump in {}", self.netns()), Rt::GetLink(m))?;
-        Ok(v.into_iter().filter_map(|r| if let Rt::NewLink(m) = r { Some(Link::from_message(m)) } else { None }).collect())
+        Ok(v.into_iter()
+            .filter_map(|r| if let Rt::NewLink(m) = r { Some(Link::from_message(m)) } else { None })
+            .collect())
     }
 
     /// `ip link add NAME address MAC mtu MTU type veth peer name PEER address
@@ -177,8 +179,13 @@ impl Handle {
             return Err(Error::invalid("vlan id", vid, "must be 1..=4094"));
         }
         let m = vlan_message(name, parent, vid);
-        self.ack("RTM_NEWLINK", || format!("vlan {name} id {vid} link {parent} in {}", self.netns()), Rt::NewLink(m), CREATE)
-            .map_err(unknown_kind_is_unsupported)
+        self.ack(
+            "RTM_NEWLINK",
+            || format!("vlan {name} id {vid} link {parent} in {}", self.netns()),
+            Rt::NewLink(m),
+            CREATE,
+        )
+        .map_err(unknown_kind_is_unsupported)
     }
 
     /// `ip link add NAME type bridge`.
@@ -236,7 +243,12 @@ impl Handle {
 
     /// `ip link del dev LINK`. Deleting one end of a veth deletes both.
     pub fn link_del(&self, index: u32) -> Result<()> {
-        self.ack("RTM_DELLINK", || format!("ifindex {index} in {}", self.netns()), Rt::DelLink(link_msg_by_index(index)), 0)
+        self.ack(
+            "RTM_DELLINK",
+            || format!("ifindex {index} in {}", self.netns()),
+            Rt::DelLink(link_msg_by_index(index)),
+            0,
+        )
     }
 
     /// `ip link del dev NAME`, by name in the kernel (no lookup first).

@@ -98,8 +98,10 @@ impl Handle {
     }
 
     /// `ip neigh add proxy IP dev LINK`: the kernel answers ARP (with
-    /// `proxy_arp` or forwarding) or NDP (with `proxy_ndp`) for `ip` on this
-    /// link. Fails with `AlreadyExists` if the entry is there.
+    /// forwarding on) or NDP (with `proxy_ndp`) for `ip` on this link.
+    /// The kernel does not report an existing proxy entry (`pneigh_create()`
+    /// in `net/core/neighbour.c` returns it): adding twice succeeds, so
+    /// look first with [`Handle::neigh_proxies`] if it matters who made it.
     pub fn neigh_proxy_add(&self, index: u32, ip: IpAddr) -> Result<()> {
         self.ack(
             "RTM_NEWNEIGH",
@@ -163,7 +165,13 @@ impl Handle {
                     }
                 }
                 let Some(ip) = ip else { continue };
-                out.push(Neighbour { index: m.header.ifindex, ip, mac, state: u16::from(m.header.state), proxy: is_proxy });
+                out.push(Neighbour {
+                    index: m.header.ifindex,
+                    ip,
+                    mac,
+                    state: u16::from(m.header.state),
+                    proxy: is_proxy,
+                });
             }
         }
         Ok(out)

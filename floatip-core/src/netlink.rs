@@ -15,8 +15,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use netlink_packet_core::{
-    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK,
-    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTIPART, NLM_F_REQUEST,
+    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP,
+    NLM_F_DUMP_INTR, NLM_F_MULTIPART, NLM_F_REQUEST,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -231,7 +231,10 @@ impl Conn {
                 Err(e) => return Err(Error::io("recv netlink", object(), e)),
             };
             if n > self.rx.len() {
-                return Err(Error::Protocol { op, detail: format!("reply of {n} bytes truncated to {}", self.rx.len()) });
+                return Err(Error::Protocol {
+                    op,
+                    detail: format!("reply of {n} bytes truncated to {}", self.rx.len()),
+                });
             }
             let mut off = 0;
             while off < n {
@@ -271,7 +274,12 @@ impl Conn {
                         let code = body.get(..4).map(|b| i32::from_ne_bytes(b.try_into().unwrap())).unwrap_or(0);
                         if code < 0 {
                             let tlvs = if flags & NLM_F_ACK_TLVS != 0 { &body[4..] } else { &[][..] };
-                            return Err(Error::Netlink { op, object: object(), errno: -code, ext_ack: tlv_message(tlvs) });
+                            return Err(Error::Netlink {
+                                op,
+                                object: object(),
+                                errno: -code,
+                                ext_ack: tlv_message(tlvs),
+                            });
                         }
                         return Ok(if interrupted { None } else { Some(out) });
                     }

@@ -102,7 +102,7 @@ impl Netns {
             .read(true)
             .write(true)
             .create_new(true)
-            .mode(0)
+            .mode(0o000)
             .open(&path)
             .map_err(|e| Error::io("create netns", object(), e))?;
         let made = (|| {

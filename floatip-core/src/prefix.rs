@@ -29,11 +29,7 @@ impl IpPrefix {
     pub fn new(addr: IpAddr, len: u8) -> Result<Self> {
         let max = max_len(&addr);
         if len > max {
-            return Err(Error::invalid(
-                "prefix length",
-                format!("{addr}/{len}"),
-                format!("longer than {max} bits"),
-            ));
+            return Err(Error::invalid("prefix length", format!("{addr}/{len}"), format!("longer than {max} bits")));
         }
         Ok(IpPrefix { addr, len })
     }
@@ -127,13 +123,11 @@ impl FromStr for IpPrefix {
             Some((a, l)) => (a, Some(l)),
             None => (s, None),
         };
-        let addr: IpAddr =
-            a.parse().map_err(|_| Error::invalid("ip prefix", s, "not an IPv4 or IPv6 address"))?;
+        let addr: IpAddr = a.parse().map_err(|_| Error::invalid("ip prefix", s, "not an IPv4 or IPv6 address"))?;
         match l {
             None => Ok(IpPrefix::host(addr)),
             Some(l) => {
-                let len: u8 =
-                    l.parse().map_err(|_| Error::invalid("ip prefix", s, "prefix length is not a number"))?;
+                let len: u8 = l.parse().map_err(|_| Error::invalid("ip prefix", s, "prefix length is not a number"))?;
                 IpPrefix::new(addr, len)
             }
         }

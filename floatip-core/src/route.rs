@@ -287,7 +287,17 @@ impl Handle {
             if table >= 256 {
                 m.attributes.push(RouteAttribute::Table(table));
             }
-            let v = self.dump("RTM_GETROUTE", || format!("dump table {table} in {}", self.netns()), Rt::GetRoute(m))?;
+            let v = match self.dump(
+                "RTM_GETROUTE",
+                || format!("dump table {table} in {}", self.netns()),
+                Rt::GetRoute(m),
+            ) {
+                Ok(v) => v,
+                // A table that has no route of this family does not exist
+                // yet ("FIB table does not exist"): it lists as empty.
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e),
+            };
             for r in v {
                 let Rt::NewRoute(m) = r else { continue };
                 let Some(r) = Route::from_message(m) else { continue };

@@ -157,7 +157,10 @@ mod tests {
     fn keys() {
         let dev = IfName::new("vh0").unwrap();
         assert_eq!(SysctlKey::ipv4_neigh(&dev, "proxy_delay").unwrap().to_string(), "net.ipv4.neigh.vh0.proxy_delay");
-        assert_eq!(SysctlKey::ipv6_conf(&dev, "proxy_ndp").unwrap().path(), PathBuf::from("/proc/sys/net/ipv6/conf/vh0/proxy_ndp"));
+        assert_eq!(
+            SysctlKey::ipv6_conf(&dev, "proxy_ndp").unwrap().path(),
+            PathBuf::from("/proc/sys/net/ipv6/conf/vh0/proxy_ndp")
+        );
         assert_eq!(SysctlKey::ipv4_forward().to_string(), "net.ipv4.ip_forward");
         let v = IfName::new("up.100").unwrap();
         let k = SysctlKey::ipv4_conf(&v, "proxy_arp").unwrap();
@@ -171,7 +174,9 @@ mod tests {
         for bad in ["../x", "a/b", "", "A", "x y", "x\n"] {
             assert!(SysctlKey::ipv4_conf(&dev, bad).is_err(), "{bad:?}");
         }
-        for bad in ["net.ipv4.conf.../../../x.y", "kernel.hostname", "net..x", "net", "net.ipv4.conf.a b.x", "", "net.ipv4.X"] {
+        for bad in
+            ["net.ipv4.conf.../../../x.y", "kernel.hostname", "net..x", "net", "net.ipv4.conf.a b.x", "", "net.ipv4.X"]
+        {
             assert!(SysctlKey::parse(bad).is_err(), "{bad:?}");
         }
         // `..` as a device name is refused by IfName before it gets here.
