@@ -120,8 +120,9 @@ impl TestNs {
     }
 
     /// A normalized dump of the namespace's state (links, addresses,
-    /// routes, neighbours including proxy entries), through iproute2, for
-    /// "nothing changed" comparisons. Counters and timers are left out.
+    /// routes, permanent and proxy neighbour entries), through iproute2, for
+    /// "nothing changed" comparisons. Counters, timers and the neighbour
+    /// cache's learned entries (traffic, not configuration) are left out.
     pub fn snapshot(&self) -> String {
         let mut s = String::new();
         for args in [
@@ -182,4 +183,105 @@ pub fn find<'a>(v: &'a [Value], key: &str, value: &str) -> Option<&'a Value> {
 /// True when a command exists on PATH.
 pub fn have(cmd: &str) -> bool {
     Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+/// The simulated LAN of `DESIGN.md` §4: a `switch` namespace holding bridge
+/// `br0`; `hostA`, `hostB`, a gateway `gw` and a `peer`, each joined to the
+/// bridge by a veth. Everything is dual stack:
+///
+/// | netns | interface | IPv4 | IPv6 | MAC |
+/// |---|---|---|---|---|
+/// | gw | lan0 | 10.0.0.1/23 | 2001:db8::1/64 | 02:00:00:00:01:01 |
+/// | host_a | up0 | 10.0.0.2/23 | 2001:db8::2/64 | 02:00:00:00:0a:01 |
+/// | host_b | up0 | 10.0.0.3/23 | 2001:db8::3/64 | 02:00:00:00:0b:01 |
+/// | peer | lan0 | 10.0.0.7/23 | 2001:db8::7/64 | 02:00:00:00:07:01 |
+pub struct Lan {
+    /// The switch: bridge `br0` with one port per member.
+    pub switch: TestNs,
+    /// Node A (its uplink is `up0`).
+    pub host_a: TestNs,
+    /// Node B (its uplink is `up0`).
+    pub host_b: TestNs,
+    /// The LAN gateway.
+    pub gw: TestNs,
+    /// A LAN neighbour that talks to the pods.
+    pub peer: TestNs,
+}
+
+/// MAC of hostA's uplink.
+pub const HOST_A_MAC: &str = "02:00:00:00:0a:01";
+/// MAC of hostB's uplink.
+pub const HOST_B_MAC: &str = "02:00:00:00:0b:01";
+
+impl Lan {
+    /// Builds the LAN with `prefix` for the namespace names.
+    pub fn with_prefix(prefix: &str, tag: &str) -> Lan {
+        use floatip::{AddrOptions, IfName, Mac, VethSpec};
+        let mk = |t: &str| TestNs::with_prefix(prefix, &format!("{tag}-{t}"));
+        let lan = Lan { switch: mk("sw"), host_a: mk("hostA"), host_b: mk("hostB"), gw: mk("gw"), peer: mk("peer") };
+        let sw = lan.switch.handle();
+        sw.bridge_add(&IfName::new("br0").unwrap()).unwrap();
+        let br = sw.link_get("br0").unwrap().index;
+        sw.link_set_up(br).unwrap();
+        type Member<'a> = (&'a TestNs, &'a str, &'a str, &'a str, &'a str, [u8; 6]);
+        let members: [Member; 4] = [
+            (&lan.gw, "lan0", "p-gw", "10.0.0.1/23", "2001:db8::1/64", [2, 0, 0, 0, 1, 1]),
+            (&lan.host_a, "up0", "p-a", "10.0.0.2/23", "2001:db8::2/64", [2, 0, 0, 0, 0x0a, 1]),
+            (&lan.host_b, "up0", "p-b", "10.0.0.3/23", "2001:db8::3/64", [2, 0, 0, 0, 0x0b, 1]),
+            (&lan.peer, "lan0", "p-peer", "10.0.0.7/23", "2001:db8::7/64", [2, 0, 0, 0, 7, 1]),
+        ];
+        for (ns, ifname, port, v4, v6, mac) in members {
+            let mut v = VethSpec::new(IfName::new(port).unwrap(), IfName::new(ifname).unwrap());
+            v.peer_netns = Some(&ns.ns);
+            v.peer_mac = Some(Mac(mac));
+            sw.veth_add(&v).unwrap();
+            let p = sw.link_get(port).unwrap().index;
+            sw.link_set_master(p, Some(br)).unwrap();
+            sw.link_set_up(p).unwrap();
+            let h = ns.handle();
+            let i = h.link_get(ifname).unwrap().index;
+            // A fresh LAN in a test: no DAD, so that link-local addresses are
+            // usable at once and do not change state (tentative -> valid)
+            // in the middle of a before/after comparison.
+            let dad = floatip::SysctlKey::ipv6_conf(&IfName::new(ifname).unwrap(), "accept_dad").unwrap();
+            ns.ns.sysctl_set(&dad, "0").unwrap();
+            h.link_set_up(i).unwrap();
+            h.link_set_up(1).unwrap();
+            h.addr_add(i, v4.parse().unwrap(), AddrOptions::default()).unwrap();
+            h.addr_add(i, v6.parse().unwrap(), AddrOptions { nodad: true, ..Default::default() }).unwrap();
+        }
+        // No MLD querier runs on this LAN: with snooping on, the bridge
+        // drops solicited-node multicast (IPv6 NS) until members' delayed
+        // MLD reports arrive, and first resolutions take seconds.
+        lan.switch.ip("link set br0 type bridge mcast_snooping 0");
+        // The switch forwards frames only; it must not filter bridged IP
+        // traffic through its own (empty) iptables.
+        let _ = lan.switch.exec(&["sh", "-c", "echo 0 > /proc/sys/net/bridge/bridge-nf-call-iptables"]);
+        lan
+    }
+
+    /// Builds the LAN with the tests' prefix.
+    pub fn new(tag: &str) -> Lan {
+        Self::with_prefix(PREFIX, tag)
+    }
+}
+
+impl TestNs {
+    /// `ping -c 1 -W 1 DST` from this namespace: true when a reply came.
+    pub fn ping(&self, dst: &str) -> bool {
+        self.ping_wait(dst, 1)
+    }
+
+    /// `ping -c 1 -W SECS DST`.
+    pub fn ping_wait(&self, dst: &str, secs: u32) -> bool {
+        assert!(have("ping"), "ping is missing: `make test` installs iputils-ping");
+        self.exec(&["ping", "-n", "-q", "-c", "1", "-W", &secs.to_string(), dst]).status.success()
+    }
+
+    /// The MAC this namespace's neighbour cache holds for `ip`, if any
+    /// (as `ip -j neigh show IP` reports it; FAILED/INCOMPLETE count as none).
+    pub fn neigh_mac(&self, ip: &str) -> Option<String> {
+        let j = self.ip_json(&format!("neigh show {ip}"));
+        j.first().and_then(|e| e.get("lladdr")).and_then(Value::as_str).map(str::to_owned)
+    }
 }

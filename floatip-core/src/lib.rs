@@ -34,6 +34,7 @@
 
 pub mod address;
 pub mod error;
+pub mod floating;
 pub mod link;
 pub mod name;
 pub mod neighbour;
@@ -47,6 +48,7 @@ pub mod wire;
 
 pub use address::{AddrOptions, Address};
 pub use error::{Error, ErrorKind, Result};
+pub use floating::FloatingIp;
 pub use link::{Link, VethSpec};
 pub use name::IfName;
 pub use neighbour::Neighbour;

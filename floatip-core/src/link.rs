@@ -9,7 +9,7 @@ use netlink_packet_route::link::{
 use netlink_packet_route::RouteNetlinkMessage as Rt;
 
 use crate::error::{Error, Result};
-use crate::name::IfName;
+use crate::name::{IfName, IntoIfName};
 use crate::netlink::Handle;
 use crate::netns::Netns;
 use crate::wire::Mac;
@@ -128,8 +128,8 @@ impl Handle {
     /// `ip link show dev NAME`: looks the link up by name in the kernel
     /// (RTM_GETLINK with `IFLA_IFNAME`), never by dumping every link.
     /// [`ErrorKind::NotFound`](crate::ErrorKind) when there is none.
-    pub fn link_get(&self, name: impl TryInto<IfName, Error = Error>) -> Result<Link> {
-        let name = name.try_into()?;
+    pub fn link_get(&self, name: impl IntoIfName) -> Result<Link> {
+        let name = name.into_ifname()?;
         let mut m = link_msg_by_name(&name);
         m.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
         let r = self.get("RTM_GETLINK", || format!("dev {name} in {}", self.netns()), Rt::GetLink(m))?;

@@ -90,6 +90,37 @@ impl AsRef<str> for IfName {
     }
 }
 
+/// Anything that can name an interface: `&str` and `String` are validated,
+/// an [`IfName`] already is.
+pub trait IntoIfName {
+    /// Converts, validating if needed.
+    fn into_ifname(self) -> Result<IfName>;
+}
+
+impl IntoIfName for IfName {
+    fn into_ifname(self) -> Result<IfName> {
+        Ok(self)
+    }
+}
+
+impl IntoIfName for &IfName {
+    fn into_ifname(self) -> Result<IfName> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoIfName for &str {
+    fn into_ifname(self) -> Result<IfName> {
+        IfName::new(self)
+    }
+}
+
+impl IntoIfName for String {
+    fn into_ifname(self) -> Result<IfName> {
+        IfName::new(self)
+    }
+}
+
 /// Validates a named-namespace name as `ip netns add` does
 /// (`is_valid_netns_name()` in iproute2 `ip/ipnetns.c`): not empty, at most
 /// 255 bytes, not `.` or `..`, no `/` and no NUL. The name becomes a file

@@ -111,6 +111,23 @@ impl Handle {
         )
     }
 
+    /// `ip neigh get proxy IP dev LINK`: one proxy entry, looked up in the
+    /// kernel (RTM_GETNEIGH with `NTF_PROXY`), `None` if there is none.
+    pub fn neigh_proxy_get(&self, index: u32, ip: IpAddr) -> Result<Option<Neighbour>> {
+        let mut m = neigh_msg(index, ip);
+        m.header.flags = NeighbourFlags::Proxy;
+        match self.get(
+            "RTM_GETNEIGH",
+            || format!("proxy {ip} dev ifindex {index} in {}", self.netns()),
+            Rt::GetNeighbour(m),
+        ) {
+            Ok(Rt::NewNeighbour(_)) => Ok(Some(Neighbour { index, ip, mac: None, state: NUD_PERMANENT, proxy: true })),
+            Ok(_) => Ok(None),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `ip neigh del proxy IP dev LINK`. `NotFound` if there is none.
     pub fn neigh_proxy_del(&self, index: u32, ip: IpAddr) -> Result<()> {
         self.ack(

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage as Rt};
 
@@ -56,6 +56,9 @@ pub struct Route {
     pub kind: u8,
     /// Metric (`metric N`).
     pub priority: Option<u32>,
+    /// `onlink`: the gateway is on the link even though no prefix route
+    /// says so (`RTNH_F_ONLINK`).
+    pub onlink: bool,
 }
 
 impl Route {
@@ -70,6 +73,7 @@ impl Route {
             scope: None,
             kind: RTN_UNICAST,
             priority: None,
+            onlink: false,
         }
     }
 
@@ -112,6 +116,12 @@ impl Route {
         self
     }
 
+    /// Marks the gateway as directly on the link (`onlink`).
+    pub fn onlink(mut self) -> Route {
+        self.onlink = true;
+        self
+    }
+
     /// Sets the metric.
     pub fn metric(mut self, priority: u32) -> Route {
         self.priority = Some(priority);
@@ -141,6 +151,7 @@ impl Route {
             protocol: RouteProtocol::from(self.protocol),
             scope: RouteScope::from(scope),
             kind: RouteType::from(self.kind),
+            flags: if self.onlink { RouteFlags::Onlink } else { RouteFlags::empty() },
             ..Default::default()
         };
         if self.dst.len() > 0 {
@@ -171,6 +182,7 @@ impl Route {
             scope: Some(u8::from(h.scope)),
             kind: u8::from(h.kind),
             priority: None,
+            onlink: h.flags.contains(RouteFlags::Onlink),
         };
         for a in m.attributes {
             match a {
@@ -266,6 +278,37 @@ impl Handle {
         let mut m = route.message(255);
         m.header.protocol = RouteProtocol::Unspec;
         self.ack("RTM_DELROUTE", || format!("{route} in {}", self.netns()), Rt::DelRoute(m), 0)
+    }
+
+    /// `ip route get fibmatch IP`: the routing-table entry the kernel would
+    /// use for `ip` (`RTM_F_FIB_MATCH`), one lookup whatever the table size.
+    /// `NotFound` when nothing routes it (ENETUNREACH).
+    pub fn route_get_fibmatch(&self, ip: IpAddr) -> Result<Route> {
+        let mut m = RouteMessage::default();
+        m.header.address_family = if ip.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+        m.header.destination_prefix_length = if ip.is_ipv4() { 32 } else { 128 };
+        m.header.flags = RouteFlags::FibMatch;
+        m.attributes.push(RouteAttribute::Destination(route_addr(ip)));
+        let r = self.get("RTM_GETROUTE", || format!("fibmatch {ip} in {}", self.netns()), Rt::GetRoute(m)).map_err(
+            |e| match e {
+                Error::Netlink { op, object, errno, ext_ack }
+                    if errno == libc::ENETUNREACH || errno == libc::EHOSTUNREACH =>
+                {
+                    Error::Netlink {
+                        op,
+                        object,
+                        errno: libc::ENOENT,
+                        ext_ack: ext_ack.or(Some("network is unreachable".into())),
+                    }
+                }
+                e => e,
+            },
+        )?;
+        match r {
+            Rt::NewRoute(m) => Route::from_message(m)
+                .ok_or_else(|| Error::Protocol { op: "RTM_GETROUTE", detail: "route of unknown family".into() }),
+            other => Err(Error::Protocol { op: "RTM_GETROUTE", detail: format!("unexpected reply {other:?}") }),
+        }
     }
 
     /// `ip route show [table T] [dev D]` for one or both families. Only

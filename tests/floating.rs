@@ -1,0 +1,409 @@
+//! The floating-IP dataplane end to end, on a simulated LAN (issue:
+//! floating IPs). Proof is what a user sees: pings, ARP caches, iptables.
+
+use floatip::floating::{FloatingIp, NetnsRef, UplinkArp};
+use floatip::{ErrorKind, Route};
+use netlab::{find, Lan, TestNs, HOST_A_MAC, HOST_B_MAC};
+
+/// A routed-mode spec for a pod named `pod` on `host` (a Lan member).
+fn spec(host: &TestNs, pod: &TestNs, key: &str, ip: &str) -> floatip::floating::FloatingIpBuilder {
+    FloatingIp::builder(key, "up0")
+        .host_netns(NetnsRef::Name(host.name.clone()))
+        .pod_netns_name(pod.name.clone())
+        .ipv4(ip, "10.0.0.1")
+}
+
+#[test]
+fn routed_mode_on_a_lan() {
+    let lan = Lan::new("e2e");
+    let pod1 = TestNs::new("e2e-pod1");
+    let pod2 = TestNs::new("e2e-pod2");
+    let pod3 = TestNs::new("e2e-pod3");
+    let f1 = spec(&lan.host_a, &pod1, "default/pod1", "10.0.0.100/23").build().unwrap();
+    let f2 = spec(&lan.host_b, &pod2, "default/pod2", "10.0.0.200/23").build().unwrap();
+    let f3 = spec(&lan.host_a, &pod3, "default/pod3", "10.0.0.101/23").build().unwrap();
+    let a1 = f1.attach().unwrap();
+    f2.attach().unwrap();
+    f3.attach().unwrap();
+    assert!(!a1.changes.is_empty());
+    assert_eq!(a1.uplink_mac.unwrap().to_string(), HOST_A_MAC);
+
+    // The state, read by iproute2.
+    let hv = f1.host_ifname.as_str();
+    let routes = lan.host_a.ip_json("route show");
+    let r = find(&routes, "dst", "10.0.0.100").expect("host /32 route");
+    assert_eq!((r["dev"].as_str(), r["scope"].as_str()), (Some(hv), Some("link")));
+    assert!(find(&lan.host_a.ip_json("neigh show proxy dev up0"), "dst", "10.0.0.100").is_some());
+    assert_eq!(lan.host_a.sysctl(&format!("net.ipv4.conf.{hv}.proxy_arp")), "1");
+    assert_eq!(lan.host_a.sysctl(&format!("net.ipv4.neigh.{hv}.proxy_delay")), "0");
+    assert_eq!(lan.host_a.sysctl("net.ipv4.neigh.up0.proxy_delay"), "0");
+    assert_eq!(lan.host_a.sysctl("net.ipv4.ip_forward"), "1");
+    let eth0 = &pod1.ip_json("addr show dev eth0")[0];
+    assert!(eth0["addr_info"].as_array().unwrap().iter().any(|a| a["local"] == "10.0.0.100" && a["prefixlen"] == 23));
+    assert_eq!(find(&pod1.ip_json("route show"), "dst", "default").unwrap()["gateway"], "10.0.0.1");
+    // No bridge on the host: the pod's veth has no master.
+    assert!(lan.host_a.ip_json(&format!("link show dev {hv}"))[0].get("master").is_none());
+    assert!(f1.check().unwrap().is_empty(), "{:?}", f1.check().unwrap());
+
+    // The LAN reaches the pods, and the pods reach the LAN and each other.
+    assert!(lan.peer.ping("10.0.0.100"), "peer -> pod1");
+    assert!(pod1.ping("10.0.0.1"), "pod1 -> gateway");
+    assert!(pod1.ping("10.0.0.7"), "pod1 -> peer");
+    assert!(pod1.ping("10.0.0.200"), "pod1 -> pod2 on hostB");
+    assert!(pod3.ping("10.0.0.100"), "pod3 -> pod1 on the same host");
+    // The peer learned hostA's uplink MAC for the pod: proxy ARP, no bridge.
+    assert_eq!(lan.peer.neigh_mac("10.0.0.100").as_deref(), Some(HOST_A_MAC));
+    assert!(lan.peer.ping("10.0.0.200"), "peer -> pod2 on hostB");
+    assert_eq!(lan.peer.neigh_mac("10.0.0.200").as_deref(), Some(HOST_B_MAC));
+
+    // Idempotent: attaching again changes nothing and succeeds.
+    let before = lan.host_a.snapshot() + &pod1.snapshot();
+    let again = f1.attach().unwrap();
+    assert!(again.changes.is_empty(), "{again}");
+    assert_eq!(lan.host_a.snapshot() + &pod1.snapshot(), before);
+
+    // Detach removes what attach made; again is fine.
+    let removed = f1.detach().unwrap();
+    assert!(removed.iter().any(|r| r.contains("ip link del")), "{removed:?}");
+    assert!(find(&lan.host_a.ip_json("route show"), "dst", "10.0.0.100").is_none());
+    assert!(find(&lan.host_a.ip_json("neigh show proxy"), "dst", "10.0.0.100").is_none());
+    assert!(pod1.ip_json("link show").iter().all(|l| l["ifname"] != "eth0"));
+    assert_eq!(lan.host_a.sysctl("net.ipv4.ip_forward"), "1", "shared settings stay");
+    assert!(f1.detach().unwrap().is_empty());
+    assert!(pod3.ping("10.0.0.101") && lan.peer.ping("10.0.0.101"), "the other pod is untouched");
+}
+
+#[test]
+fn dual_stack_routed_mode() {
+    let lan = Lan::new("v6");
+    let pod = TestNs::new("v6-pod");
+    let podb = TestNs::new("v6-podb");
+    let f =
+        spec(&lan.host_a, &pod, "default/v6", "10.0.0.110/23").ipv6("2001:db8::110/64", "2001:db8::1").build().unwrap();
+    let fb = FloatingIp::builder("default/v6b", "up0")
+        .host_netns(NetnsRef::Name(lan.host_b.name.clone()))
+        .pod_netns_name(podb.name.clone())
+        .ipv6("2001:db8::210/64", "2001:db8::1")
+        .build()
+        .unwrap();
+    f.attach().unwrap();
+    fb.attach().unwrap();
+    assert!(f.check().unwrap().is_empty(), "{:?}", f.check().unwrap());
+    assert!(fb.check().unwrap().is_empty(), "{:?}", fb.check().unwrap());
+    let hv = f.host_ifname.as_str();
+    assert!(find(&lan.host_a.ip_json("-6 route show"), "dst", "2001:db8::110").is_some());
+    assert!(find(&lan.host_a.ip_json("-6 neigh show proxy dev up0"), "dst", "2001:db8::110").is_some());
+    assert_eq!(lan.host_a.sysctl(&format!("net.ipv6.conf.{hv}.proxy_ndp")), "1");
+    let a = pod.ip_json("-6 addr show dev eth0");
+    assert!(a[0]["addr_info"].as_array().unwrap().iter().any(|x| x["local"] == "2001:db8::110" && x["nodad"] == true));
+
+    assert!(lan.peer.ping("2001:db8::110"), "peer -> pod over IPv6");
+    assert!(pod.ping("2001:db8::1"), "pod -> gateway over IPv6");
+    assert!(pod.ping("2001:db8::7"), "pod -> peer over IPv6");
+    assert!(pod.ping("2001:db8::210"), "pod -> IPv6-only pod on hostB");
+    assert!(lan.peer.ping("10.0.0.110"), "and IPv4 still works");
+    assert_eq!(lan.peer.neigh_mac("2001:db8::110").as_deref(), Some(HOST_A_MAC));
+    f.detach().unwrap();
+    assert!(find(&lan.host_a.ip_json("-6 neigh show proxy"), "dst", "2001:db8::110").is_none());
+}
+
+#[test]
+fn blanket_proxy_arp_option() {
+    let lan = Lan::new("parp");
+    let pod = TestNs::new("parp-pod");
+    let f = spec(&lan.host_a, &pod, "default/parp", "10.0.0.120/23").uplink_arp(UplinkArp::ProxyArp).build().unwrap();
+    f.attach().unwrap();
+    assert_eq!(lan.host_a.sysctl("net.ipv4.conf.up0.proxy_arp"), "1");
+    assert!(lan.host_a.ip_json("neigh show proxy").is_empty());
+    assert!(lan.peer.ping("10.0.0.120"));
+    assert!(f.check().unwrap().is_empty());
+}
+
+/// The reason routed mode exists: a DNAT rule for a Service-like address on
+/// the host applies to the pod's traffic in routed mode, not in bridge mode
+/// (with `bridge-nf-call-iptables=0`, as on nodes without br_netfilter).
+#[test]
+fn dnat_applies_in_routed_mode_not_in_bridge_mode() {
+    assert!(netlab::have("iptables"), "iptables is missing: `make test` installs it");
+    let lan = Lan::new("dnat");
+    // Routed pod on hostA.
+    let pod_r = TestNs::new("dnat-r");
+    spec(&lan.host_a, &pod_r, "default/r", "10.0.0.130/23").build().unwrap().attach().unwrap();
+    // Bridge-mode pod on hostB: its uplink moves into a bridge, as the
+    // write-up's bridge mode does (the host address moves to the bridge).
+    let hb = lan.host_b.handle();
+    hb.bridge_add(&"br0".parse().unwrap()).unwrap();
+    let br = hb.link_get("br0").unwrap().index;
+    let up0 = hb.link_get("up0").unwrap().index;
+    hb.addr_del(up0, "10.0.0.3/23".parse().unwrap()).unwrap();
+    hb.link_set_master(up0, Some(br)).unwrap();
+    hb.addr_add(br, "10.0.0.3/23".parse().unwrap(), Default::default()).unwrap();
+    hb.link_set_up(br).unwrap();
+    let pod_b = TestNs::new("dnat-b");
+    let fb = FloatingIp::builder("default/b", "up0")
+        .host_netns(NetnsRef::Name(lan.host_b.name.clone()))
+        .pod_netns_name(pod_b.name.clone())
+        .ipv4("10.0.0.131/23", "10.0.0.1")
+        .bridge("br0")
+        .build()
+        .unwrap();
+    fb.attach().unwrap();
+    assert!(fb.check().unwrap().is_empty(), "{:?}", fb.check().unwrap());
+    assert_eq!(lan.host_b.ip_json(&format!("link show dev {}", fb.host_ifname))[0]["master"], "br0");
+    // Both pods reach the peer directly.
+    assert!(pod_r.ping("10.0.0.7") && pod_b.ping("10.0.0.7"));
+
+    // The "Service" 10.96.0.10 is DNATed to the peer on both hosts.
+    for h in [&lan.host_a, &lan.host_b] {
+        let out = h.exec(&[
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "PREROUTING",
+            "-d",
+            "10.96.0.10",
+            "-j",
+            "DNAT",
+            "--to-destination",
+            "10.0.0.7",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // Bridged frames skip iptables, as on a node without br_netfilter.
+        let out = h.exec(&["sh", "-c", "echo 0 > /proc/sys/net/bridge/bridge-nf-call-iptables"]);
+        assert!(out.status.success());
+    }
+    // The gateway has no route for 10.96.0.0/12: only a DNAT can answer.
+    assert!(pod_r.ping("10.96.0.10"), "routed mode: the host's DNAT rule applies to pod traffic");
+    assert!(!pod_b.ping("10.96.0.10"), "bridge mode: pod traffic bypasses the host's iptables");
+    // Counter proof: the DNAT rule matched on hostA only.
+    let count = |h: &TestNs| {
+        let out = h.exec(&["iptables", "-t", "nat", "-L", "PREROUTING", "-v", "-n", "-x"]);
+        let s = String::from_utf8_lossy(&out.stdout).into_owned();
+        s.lines()
+            .find(|l| l.contains("10.96.0.10"))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert!(count(&lan.host_a) >= 1);
+    assert_eq!(count(&lan.host_b), 0);
+}
+
+/// Every step of attach fails in turn; after each failure the host and pod
+/// namespaces are exactly as before (links, addresses, routes, neighbours
+/// with proxy entries, and the sysctls attach touches).
+#[test]
+fn failed_attach_leaves_the_node_as_it_was() {
+    let lan = Lan::new("fail");
+    let pod = TestNs::new("fail-pod");
+    let f = spec(&lan.host_a, &pod, "default/fail", "10.0.0.140/23")
+        .ipv6("2001:db8::140/64", "2001:db8::1")
+        .build()
+        .unwrap();
+    let sysctls = |h: &TestNs| {
+        [
+            "net.ipv4.ip_forward",
+            "net.ipv4.neigh.up0.proxy_delay",
+            "net.ipv6.conf.all.forwarding",
+            "net.ipv6.neigh.up0.proxy_delay",
+            "net.ipv6.conf.up0.proxy_ndp",
+            "net.ipv4.conf.up0.proxy_arp",
+        ]
+        .iter()
+        .map(|k| format!("{k}={}\n", h.sysctl(k)))
+        .collect::<String>()
+    };
+    let state = || lan.host_a.snapshot() + &sysctls(&lan.host_a) + &pod.snapshot();
+    let before = state();
+    let mut n = 0;
+    loop {
+        match f.attach_failing_at(n) {
+            Err(e) => {
+                assert!(e.to_string().contains("injected failure"), "step {n}: {e}");
+                assert_eq!(state(), before, "state changed after a failure at step {n}");
+                n += 1;
+            }
+            Ok(done) => {
+                assert!(n >= 10, "only {n} steps were exercised: {done}");
+                break;
+            }
+        }
+    }
+    // The last run succeeded: the pod works.
+    assert!(lan.peer.ping("10.0.0.140") && lan.peer.ping("2001:db8::140"));
+    f.detach().unwrap();
+
+    // Same with a pod netns that attach creates itself: it goes away too.
+    let name = format!("{}-created", pod.name);
+    let g = FloatingIp::builder("default/created", "up0")
+        .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
+        .create_pod_netns(name.clone())
+        .ipv4("10.0.0.141/23", "10.0.0.1")
+        .build()
+        .unwrap();
+    let before = lan.host_a.snapshot() + &sysctls(&lan.host_a);
+    for n in 0..4 {
+        assert!(g.attach_failing_at(n).is_err());
+        assert_eq!(lan.host_a.snapshot() + &sysctls(&lan.host_a), before, "step {n}");
+        assert!(floatip::Netns::open(&name).unwrap_err().is_not_found(), "netns left after step {n}");
+    }
+    g.attach().unwrap();
+    assert!(lan.peer.ping("10.0.0.141"));
+    g.detach().unwrap();
+    assert!(floatip::Netns::open(&name).unwrap_err().is_not_found());
+}
+
+#[test]
+fn conflicts_change_nothing() {
+    let lan = Lan::new("conf");
+    let pod = TestNs::new("conf-pod");
+    let other = TestNs::new("conf-other");
+    let h = lan.host_a.handle();
+    // The IP already routed to another interface.
+    let f = spec(&lan.host_a, &pod, "default/c1", "10.0.0.150/23").build().unwrap();
+    let (.., oi) = {
+        let mut v = floatip::VethSpec::new("xv0".parse().unwrap(), "xv1".parse().unwrap());
+        v.peer_netns = Some(&other.ns);
+        h.veth_add(&v).unwrap();
+        let i = h.link_get("xv0").unwrap().index;
+        h.link_set_up(i).unwrap();
+        ((), i)
+    };
+    h.route_add(&Route::to("10.0.0.150/32".parse().unwrap()).dev(oi)).unwrap();
+    let before = lan.host_a.snapshot() + &pod.snapshot();
+    let e = f.attach().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    assert!(e.to_string().contains("10.0.0.150/32"), "{e}");
+    assert_eq!(lan.host_a.snapshot() + &pod.snapshot(), before);
+
+    // The host-side name taken by another link.
+    let g = spec(&lan.host_a, &pod, "default/c2", "10.0.0.151/23").host_ifname("xv0").build().unwrap();
+    let e = g.attach().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    assert!(e.to_string().contains("xv0"), "{e}");
+    assert_eq!(lan.host_a.snapshot() + &pod.snapshot(), before);
+    // Detach refuses to delete a foreign link of that name? It is a veth, but
+    // not paired with the pod: attach refused it; detach by that name would
+    // remove a veth, so the spec's names are what identify a pod.
+
+    // The pod-side name taken in the pod.
+    pod.handle().bridge_add(&"eth0".parse().unwrap()).unwrap();
+    let before = lan.host_a.snapshot() + &pod.snapshot();
+    let k = spec(&lan.host_a, &pod, "default/c3", "10.0.0.152/23").build().unwrap();
+    let e = k.attach().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    assert!(e.to_string().contains("eth0"), "{e}");
+    assert_eq!(lan.host_a.snapshot() + &pod.snapshot(), before);
+}
+
+#[test]
+fn check_reports_drift_and_detach_cleans_half_attached_pods() {
+    let lan = Lan::new("drift");
+    let pod = TestNs::new("drift-pod");
+    let f = spec(&lan.host_a, &pod, "default/d", "10.0.0.160/23").build().unwrap();
+    f.attach().unwrap();
+    assert!(f.check().unwrap().is_empty());
+    // Someone deletes the /32 route and turns proxy_arp off.
+    lan.host_a.ip("route del 10.0.0.160/32");
+    let hv = f.host_ifname.as_str();
+    lan.host_a.exec(&["sh", "-c", &format!("echo 0 > /proc/sys/net/ipv4/conf/{hv}/proxy_arp")]);
+    let d = f.check().unwrap();
+    let text: Vec<String> = d.iter().map(|x| x.to_string()).collect();
+    assert_eq!(d.len(), 2, "{text:?}");
+    assert!(text.iter().any(|t| t.contains("route 10.0.0.160/32")), "{text:?}");
+    assert!(text.iter().any(|t| t.contains("proxy_arp=1")), "{text:?}");
+    assert!(!lan.peer.ping("10.0.0.160"), "drift breaks the pod");
+    // attach repairs drift.
+    let fix = f.attach().unwrap();
+    assert_eq!(fix.changes.len(), 2, "{fix}");
+    assert!(f.check().unwrap().is_empty());
+    assert!(lan.peer.ping("10.0.0.160"));
+
+    // Half attached: the veth is gone but the proxy entry remains.
+    lan.host_a.ip(&format!("link del {hv}"));
+    assert!(!f.check().unwrap().is_empty());
+    f.detach().unwrap();
+    assert!(lan.host_a.ip_json("neigh show proxy").is_empty());
+    // Pod netns already deleted.
+    f.attach().unwrap();
+    floatip::Netns::delete(&pod.name).unwrap();
+    let d = f.check().unwrap();
+    assert!(d.iter().any(|x| x.found.contains("no such namespace")), "{d:?}");
+    f.detach().unwrap();
+    assert!(lan.host_a.ip_json("link show").iter().all(|l| l["ifname"] != hv));
+    assert!(lan.host_a.ip_json("neigh show proxy").is_empty());
+    f.detach().unwrap();
+}
+
+#[test]
+fn bad_input_is_a_typed_error_before_any_change() {
+    let lan = Lan::new("bad");
+    let pod = TestNs::new("bad-pod");
+    let b = || spec(&lan.host_a, &pod, "default/bad", "10.0.0.170/23");
+    for (ip, gw) in [
+        ("10.0.0.170/23", "10.0.2.1"),
+        ("10.0.0.1/23", "10.0.0.1"),
+        ("10.0.0.0/23", "10.0.0.1"),
+        ("10.0.1.255/23", "10.0.0.1"),
+        ("10.0.0.170/33", "10.0.0.1"),
+    ] {
+        let e = spec(&lan.host_a, &pod, "k", ip).ipv4(ip, gw).build().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{ip} via {gw}: {e}");
+    }
+    let before = lan.host_a.snapshot() + &pod.snapshot();
+    // A missing uplink.
+    let e = FloatingIp::builder("k", "nope0")
+        .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
+        .pod_netns_name(pod.name.clone())
+        .ipv4("10.0.0.170/23", "10.0.0.1")
+        .build()
+        .unwrap()
+        .attach()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains("uplink"), "{e}");
+    // A netns path that is not a network namespace.
+    let e = FloatingIp::builder("k", "up0")
+        .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
+        .pod_netns_path("/proc/self/ns/uts")
+        .ipv4("10.0.0.170/23", "10.0.0.1")
+        .build()
+        .unwrap()
+        .attach()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    // A VLAN on this kernel (no 8021q): typed NotSupported, nothing left.
+    let e = b().vlan(100).build().unwrap().attach().unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::NotSupported), "{e}");
+    assert_eq!(lan.host_a.snapshot() + &pod.snapshot(), before);
+}
+
+/// A node failure: the pod moves from hostA to hostB. Without an
+/// announcement the peer's ARP cache keeps hostA's MAC and its traffic is
+/// lost until the entry ages out (the announce issue fixes this).
+#[test]
+fn move_without_announcement_loses_traffic() {
+    let lan = Lan::new("move");
+    let pod_a = TestNs::new("move-a");
+    let fa = spec(&lan.host_a, &pod_a, "default/m", "10.0.0.180/23").build().unwrap();
+    fa.attach().unwrap();
+    assert!(lan.peer.ping("10.0.0.180"));
+    assert_eq!(lan.peer.neigh_mac("10.0.0.180").as_deref(), Some(HOST_A_MAC));
+    // hostA fails: detach there and take its uplink down (so it cannot
+    // forward the peer's packets on to hostB, which would hide the problem).
+    fa.detach().unwrap();
+    lan.host_a.ip("link set up0 down");
+    let pod_b = TestNs::new("move-b");
+    let fb = spec(&lan.host_b, &pod_b, "default/m", "10.0.0.180/23").build().unwrap();
+    fb.attach().unwrap();
+    // hostB is ready: the pod reaches the gateway through hostB.
+    assert!(pod_b.ping("10.0.0.1"));
+    // The peer still sends to hostA's MAC: lost.
+    assert_eq!(lan.peer.neigh_mac("10.0.0.180").as_deref(), Some(HOST_A_MAC));
+    // Make sure nothing else could deliver: the peer's route to the pod is
+    // the LAN, and the frame goes to the dead MAC.
+    assert!(!lan.peer.ping("10.0.0.180"), "traffic to the moved pod is lost until ARP ages out");
+    assert_eq!(lan.peer.neigh_mac("10.0.0.180").as_deref(), Some(HOST_A_MAC));
+}
