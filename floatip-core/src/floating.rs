@@ -755,7 +755,7 @@ impl FloatingIp {
                 cx.host.veth_add(&spec)?;
                 cx.done(
                     format!(
-                        "ip link add {} mtu {mtu} type veth peer name {} netns {}",
+                        "ip link add {} mtu {mtu} type veth peer name {} {}",
                         self.host_ifname, self.pod_ifname, self.pod_netns
                     ),
                     Some(Undo::DeleteHostLink(self.host_ifname.clone())),
