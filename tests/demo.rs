@@ -51,7 +51,8 @@ fn main() {
     }
     let r = std::panic::catch_unwind(run);
     // Namespaces are deleted by the drops inside `run`, also when it unwound.
-    let left: Vec<String> = floatip::Netns::list().unwrap_or_default().into_iter().filter(|n| n.starts_with("fipdemo-")).collect();
+    let left: Vec<String> =
+        floatip::Netns::list().unwrap_or_default().into_iter().filter(|n| n.starts_with("fipdemo-")).collect();
     if !left.is_empty() {
         eprintln!("demo: namespaces left behind: {left:?}");
         std::process::exit(1);
@@ -87,7 +88,11 @@ fn run() {
     for c in &done.changes {
         say(&format!("      {}", c.replace("POD", &pod_a.name)));
     }
-    say(&format!("    attach took {:.2} ms; check() finds {} differences.\n", took.as_secs_f64() * 1e3, fa.check().unwrap().len()));
+    say(&format!(
+        "    attach took {:.2} ms; check() finds {} differences.\n",
+        took.as_secs_f64() * 1e3,
+        fa.check().unwrap().len()
+    ));
 
     say("3. Traffic:");
     ping(&lan.peer, "peer", "10.0.0.100");

@@ -163,11 +163,7 @@ impl EthernetRepr {
     /// shorter than the header.
     pub fn parse<T: AsRef<[u8]>>(frame: &EthernetFrame<T>) -> Result<EthernetRepr, WireError> {
         frame.check_len()?;
-        Ok(EthernetRepr {
-            src_addr: frame.src_addr(),
-            dst_addr: frame.dst_addr(),
-            ethertype: frame.ethertype(),
-        })
+        Ok(EthernetRepr { src_addr: frame.src_addr(), dst_addr: frame.dst_addr(), ethertype: frame.ethertype() })
     }
 
     /// Bytes written by [`EthernetRepr::emit`]: the 14-byte header.
@@ -227,10 +223,7 @@ mod tests {
     fn short_buffers_are_truncated() {
         for len in 0..HEADER_LEN {
             let buf = vec![0u8; len];
-            assert_eq!(
-                EthernetFrame::new_checked(&buf[..]).err(),
-                Some(WireError::Truncated)
-            );
+            assert_eq!(EthernetFrame::new_checked(&buf[..]).err(), Some(WireError::Truncated));
         }
     }
 

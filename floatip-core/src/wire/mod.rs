@@ -53,8 +53,8 @@ use std::str::FromStr;
 pub use arp::{ArpPacket, ArpRepr, Operation};
 pub use ethernet::{EtherType, EthernetFrame, EthernetRepr};
 pub use garp::{
-    build_garp, build_garp_reply, build_garp_request, build_unsolicited_na, classify,
-    Announcement, ArpForm, ArpFrame, GarpOptions, NaFrame, NaOptions,
+    build_garp, build_garp_reply, build_garp_request, build_unsolicited_na, classify, Announcement, ArpForm, ArpFrame,
+    GarpOptions, NaFrame, NaOptions,
 };
 pub use icmpv6::{NaFlags, NeighborAdvertPacket, NeighborAdvertRepr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
@@ -128,11 +128,7 @@ impl From<Mac> for [u8; 6] {
 impl fmt::Display for Mac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = &self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -251,11 +247,7 @@ mod tests {
             "02:00:00:00:00:0a:",
             "02::00:00:00:00:0a",
         ] {
-            assert_eq!(
-                bad.parse::<Mac>(),
-                Err(WireError::Malformed("mac address syntax")),
-                "{bad:?}"
-            );
+            assert_eq!(bad.parse::<Mac>(), Err(WireError::Malformed("mac address syntax")), "{bad:?}");
         }
     }
 
@@ -277,14 +269,8 @@ mod tests {
     #[test]
     fn error_messages_are_lowercase() {
         assert_eq!(WireError::Truncated.to_string(), "truncated frame");
-        assert_eq!(
-            WireError::Malformed("icmpv6 checksum").to_string(),
-            "malformed frame: icmpv6 checksum"
-        );
-        assert_eq!(
-            WireError::Unsupported("arp hardware type").to_string(),
-            "unsupported frame: arp hardware type"
-        );
+        assert_eq!(WireError::Malformed("icmpv6 checksum").to_string(), "malformed frame: icmpv6 checksum");
+        assert_eq!(WireError::Unsupported("arp hardware type").to_string(), "unsupported frame: arp hardware type");
         let boxed: Box<dyn std::error::Error> = Box::new(WireError::Truncated);
         assert_eq!(boxed.to_string(), "truncated frame");
     }
@@ -292,10 +278,7 @@ mod tests {
     #[test]
     fn checksum_rfc1071_example() {
         // RFC 1071 section 3 example: 00 01 f2 03 f4 f5 f6 f7 sums to ddf2.
-        let sum = checksum::fold(checksum::add(
-            0,
-            &[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7],
-        ));
+        let sum = checksum::fold(checksum::add(0, &[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]));
         assert_eq!(sum, 0xddf2);
         // Odd length pads with zero.
         assert_eq!(checksum::fold(checksum::add(0, &[0x12])), 0x1200);
