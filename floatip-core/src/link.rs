@@ -2,9 +2,9 @@
 
 use std::os::fd::AsRawFd;
 
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_core::{DecodeError, NlasIterator, NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, InfoVlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoVeth, InfoVlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkHeader, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::RouteNetlinkMessage as Rt;
 
@@ -40,7 +40,86 @@ pub struct Link {
     pub vlan_id: Option<u16>,
 }
 
+// Attribute numbers from <linux/if_link.h>, for the lean reader below.
+const IFLA_ADDRESS: u16 = 1;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
+const IFLA_LINK: u16 = 5;
+const IFLA_MASTER: u16 = 10;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_LINK_NETNSID: u16 = 37;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+const IFLA_VLAN_ID: u16 = 1;
+const NLA_TYPE_MASK: u16 = 0x3fff;
+
+fn u32_of(v: &[u8]) -> Option<u32> {
+    Some(u32::from_ne_bytes(v.get(..4)?.try_into().ok()?))
+}
+
+fn str_of(v: &[u8]) -> String {
+    let end = v.iter().position(|b| *b == 0).unwrap_or(v.len());
+    String::from_utf8_lossy(&v[..end]).into_owned()
+}
+
 impl Link {
+    /// Reads a link from a raw RTM_NEWLINK payload, visiting only the
+    /// attributes a `Link` keeps. A link reply carries ~40 attributes
+    /// (per-family device configuration among them, over 1 KiB); decoding
+    /// them all costs more than the kernel's own lookup, so the hot path
+    /// iterates them with `netlink-packet-core`'s `NlasIterator` instead.
+    /// [`Link::from_message`] is the full parse this must agree with.
+    fn from_raw(payload: &[u8]) -> Result<Link> {
+        let bad = |e: DecodeError| Error::Protocol { op: "RTM_GETLINK", detail: e.to_string() };
+        let header = LinkHeader::parse(payload).map_err(bad)?;
+        let mut l = Link {
+            index: header.index,
+            name: String::new(),
+            mac: None,
+            mtu: 0,
+            up: header.flags.contains(LinkFlags::Up),
+            kind: None,
+            master: None,
+            link: None,
+            link_netnsid: None,
+            vlan_id: None,
+        };
+        for nla in NlasIterator::new(&payload[LINK_HEADER_LEN..]) {
+            let nla = nla.map_err(bad)?;
+            let v = nla.value();
+            match nla.kind() & NLA_TYPE_MASK {
+                IFLA_IFNAME => l.name = str_of(v),
+                IFLA_ADDRESS if v.len() == 6 => l.mac = Mac::from_bytes(v),
+                IFLA_MTU => l.mtu = u32_of(v).unwrap_or(0),
+                IFLA_LINK => l.link = u32_of(v),
+                IFLA_MASTER => l.master = u32_of(v).filter(|m| *m != 0),
+                IFLA_LINK_NETNSID => l.link_netnsid = u32_of(v).map(|x| x as i32),
+                IFLA_LINKINFO => {
+                    for info in NlasIterator::new(v) {
+                        let info = info.map_err(bad)?;
+                        match info.kind() & NLA_TYPE_MASK {
+                            IFLA_INFO_KIND => l.kind = Some(str_of(info.value())),
+                            IFLA_INFO_DATA if l.kind.as_deref() == Some("vlan") => {
+                                for d in NlasIterator::new(info.value()) {
+                                    let d = d.map_err(bad)?;
+                                    if d.kind() & NLA_TYPE_MASK == IFLA_VLAN_ID {
+                                        l.vlan_id = d.value().get(..2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(l)
+    }
+
+    /// The full parse through `netlink-packet-route`: the reference
+    /// [`Link::from_raw`] is tested against.
+    #[cfg(test)]
     fn from_message(m: LinkMessage) -> Link {
         let mut l = Link {
             index: m.header.index,
@@ -59,7 +138,7 @@ impl Link {
                 LinkAttribute::IfName(n) => l.name = n,
                 LinkAttribute::Address(a) if a.len() == 6 => l.mac = Some(Mac(a.try_into().unwrap())),
                 LinkAttribute::Mtu(m) => l.mtu = m,
-                LinkAttribute::Controller(i) => l.master = Some(i),
+                LinkAttribute::Controller(i) => l.master = Some(i).filter(|m| *m != 0),
                 LinkAttribute::Link(i) => l.link = Some(i),
                 LinkAttribute::LinkNetNsId(i) => l.link_netnsid = Some(i),
                 LinkAttribute::LinkInfo(infos) => {
@@ -123,6 +202,10 @@ fn link_msg_by_name(name: &IfName) -> LinkMessage {
 }
 
 const CREATE: u16 = NLM_F_CREATE | NLM_F_EXCL;
+/// `RTM_NEWLINK`, the type of every link message the kernel sends.
+const RTM_NEWLINK: u16 = 16;
+/// Size of `struct ifinfomsg`.
+const LINK_HEADER_LEN: usize = 16;
 
 impl Handle {
     /// `ip link show dev NAME`: looks the link up by name in the kernel
@@ -132,26 +215,24 @@ impl Handle {
         let name = name.into_ifname()?;
         let mut m = link_msg_by_name(&name);
         m.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-        let r = self.get("RTM_GETLINK", || format!("dev {name} in {}", self.netns()), Rt::GetLink(m))?;
-        expect_link(r)
+        let r = self.get_raw("RTM_GETLINK", || format!("dev {name} in {}", self.netns()), Rt::GetLink(m))?;
+        Link::from_raw(&r.payload)
     }
 
     /// `ip link show` for one index (RTM_GETLINK by `ifi_index`).
     pub fn link_get_index(&self, index: u32) -> Result<Link> {
         let mut m = link_msg_by_index(index);
         m.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-        let r = self.get("RTM_GETLINK", || format!("ifindex {index} in {}", self.netns()), Rt::GetLink(m))?;
-        expect_link(r)
+        let r = self.get_raw("RTM_GETLINK", || format!("ifindex {index} in {}", self.netns()), Rt::GetLink(m))?;
+        Link::from_raw(&r.payload)
     }
 
     /// `ip link show`: every link in the namespace.
     pub fn links(&self) -> Result<Vec<Link>> {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-        let v = self.dump("RTM_GETLINK", || format!("dump in {}", self.netns()), Rt::GetLink(m))?;
-        Ok(v.into_iter()
-            .filter_map(|r| if let Rt::NewLink(m) = r { Some(Link::from_message(m)) } else { None })
-            .collect())
+        let v = self.dump_raw("RTM_GETLINK", || format!("dump in {}", self.netns()), Rt::GetLink(m))?;
+        v.iter().filter(|r| r.kind == RTM_NEWLINK).map(|r| Link::from_raw(&r.payload)).collect()
     }
 
     /// `ip link add NAME address MAC mtu MTU type veth peer name PEER address
@@ -299,13 +380,6 @@ fn vlan_message(name: &IfName, parent: u32, vid: u16) -> LinkMessage {
     m
 }
 
-fn expect_link(r: Rt) -> Result<Link> {
-    match r {
-        Rt::NewLink(m) => Ok(Link::from_message(m)),
-        other => Err(Error::Protocol { op: "RTM_GETLINK", detail: format!("unexpected reply {other:?}") }),
-    }
-}
-
 /// The kernel answers an unknown `IFLA_INFO_KIND` with EOPNOTSUPP and
 /// "Unknown device type"; make that [`ErrorKind::NotSupported`] explicitly.
 fn unknown_kind_is_unsupported(e: Error) -> Error {
@@ -371,6 +445,48 @@ mod tests {
         0x18, 0x00, 0x12, 0x00, 0x08, 0x00, 0x01, 0x00, 0x76, 0x6c, 0x61, 0x6e,
         0x0c, 0x00, 0x02, 0x00, 0x06, 0x00, 0x01, 0x00, 0x64, 0x00, 0x00, 0x00,
     ];
+
+    /// The lean reader and the full parse agree, on messages with every
+    /// attribute a `Link` keeps and many it skips.
+    #[test]
+    fn raw_reader_agrees_with_full_parse() {
+        use netlink_packet_route::link::State;
+        let mut vlan = vlan_message(&IfName::new("v0.100").unwrap(), 3, 100);
+        vlan.header.index = 9;
+        vlan.header.flags = LinkFlags::Up | LinkFlags::Broadcast;
+        vlan.attributes.extend([
+            LinkAttribute::Address(vec![2, 0, 0, 0, 0, 9]),
+            LinkAttribute::Mtu(1400),
+            LinkAttribute::Controller(4),
+            LinkAttribute::LinkNetNsId(2),
+            LinkAttribute::OperState(State::Up),
+            LinkAttribute::Qdisc("noqueue".into()),
+            LinkAttribute::TxQueueLen(1000),
+        ]);
+        let mut spec = VethSpec::new(IfName::new("vh0").unwrap(), IfName::new("eth0").unwrap());
+        spec.mac = Some(Mac([2, 0, 0, 0, 0, 1]));
+        spec.mtu = Some(9000);
+        let veth = veth_message(&spec, None);
+        for m in [vlan, veth, LinkMessage::default()] {
+            let raw = Link::from_raw(&body(&m)).unwrap();
+            assert_eq!(raw, Link::from_message(m.clone()));
+        }
+        let l = Link::from_raw(&body(&vlan_message(&IfName::new("v0.100").unwrap(), 3, 100))).unwrap();
+        assert_eq!((l.vlan_id, l.link, l.kind.as_deref()), (Some(100), Some(3), Some("vlan")));
+    }
+
+    #[test]
+    fn raw_reader_never_panics() {
+        let good = body(&veth_message(&VethSpec::new(IfName::new("a").unwrap(), IfName::new("b").unwrap()), Some(4)));
+        for cut in 0..good.len() {
+            let _ = Link::from_raw(&good[..cut]);
+        }
+        for i in 16..good.len() {
+            let mut b = good.clone();
+            b[i] = b[i].wrapping_add(0x5b);
+            let _ = Link::from_raw(&b);
+        }
+    }
 
     #[test]
     fn vlan_request_matches_iproute2() {

@@ -15,8 +15,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use netlink_packet_core::{
-    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP,
-    NLM_F_DUMP_INTR, NLM_F_MULTIPART, NLM_F_REQUEST,
+    NetlinkBuffer, NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLMSG_DONE, NLMSG_ERROR,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTIPART, NLM_F_REQUEST,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -163,6 +163,17 @@ impl Handle {
         object: impl Fn() -> String,
         msg: RouteNetlinkMessage,
     ) -> Result<RouteNetlinkMessage> {
+        self.get_raw(op, object, msg)?.parse(op)
+    }
+
+    /// Sends a get request and returns the single reply unparsed, for
+    /// callers that read only a few attributes of a large message.
+    pub(crate) fn get_raw(
+        &self,
+        op: &'static str,
+        object: impl Fn() -> String,
+        msg: RouteNetlinkMessage,
+    ) -> Result<Reply> {
         let mut v = self.exchange(op, &object, msg, 0, Expect::Reply)?;
         v.pop().ok_or_else(|| Error::Protocol { op, detail: "no reply message".into() })
     }
@@ -174,6 +185,16 @@ impl Handle {
         object: impl Fn() -> String,
         msg: RouteNetlinkMessage,
     ) -> Result<Vec<RouteNetlinkMessage>> {
+        self.exchange(op, &object, msg, NLM_F_DUMP, Expect::Dump)?.into_iter().map(|r| r.parse(op)).collect()
+    }
+
+    /// Sends a dump request and returns every message unparsed.
+    pub(crate) fn dump_raw(
+        &self,
+        op: &'static str,
+        object: impl Fn() -> String,
+        msg: RouteNetlinkMessage,
+    ) -> Result<Vec<Reply>> {
         self.exchange(op, &object, msg, NLM_F_DUMP, Expect::Dump)
     }
 
@@ -184,7 +205,7 @@ impl Handle {
         msg: RouteNetlinkMessage,
         flags: u16,
         expect: Expect,
-    ) -> Result<Vec<RouteNetlinkMessage>> {
+    ) -> Result<Vec<Reply>> {
         let mut c = self.lock();
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | flags;
@@ -212,12 +233,7 @@ impl Handle {
 impl Conn {
     /// Reads until the answer to `self.seq` is complete. `Ok(None)` means a
     /// dump came back marked `NLM_F_DUMP_INTR` and must be retried.
-    fn receive(
-        &mut self,
-        op: &'static str,
-        object: &dyn Fn() -> String,
-        expect: Expect,
-    ) -> Result<Option<Vec<RouteNetlinkMessage>>> {
+    fn receive(&mut self, op: &'static str, object: &dyn Fn() -> String, expect: Expect) -> Result<Option<Vec<Reply>>> {
         let mut out = Vec::new();
         let mut interrupted = false;
         loop {
@@ -284,11 +300,7 @@ impl Conn {
                         return Ok(if interrupted { None } else { Some(out) });
                     }
                     _ => {
-                        let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(raw)
-                            .map_err(|e| Error::Protocol { op, detail: e.to_string() })?;
-                        if let NetlinkPayload::InnerMessage(inner) = m.payload {
-                            out.push(inner);
-                        }
+                        out.push(Reply { kind, payload: raw[16..].to_vec() });
                         if expect == Expect::Reply && flags & NLM_F_MULTIPART == 0 {
                             return Ok(Some(out));
                         }
@@ -296,6 +308,24 @@ impl Conn {
                 }
             }
         }
+    }
+}
+
+/// One rtnetlink message from the kernel, not yet parsed: its type
+/// (`RTM_NEWLINK`...) and the bytes after the netlink header.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    pub(crate) kind: u16,
+    pub(crate) payload: Vec<u8>,
+}
+
+impl Reply {
+    /// Parses the message with `netlink-packet-route`.
+    pub(crate) fn parse(&self, op: &'static str) -> Result<RouteNetlinkMessage> {
+        let mut h = NetlinkHeader::default();
+        h.message_type = self.kind;
+        <RouteNetlinkMessage as NetlinkDeserializable>::deserialize(&h, &self.payload)
+            .map_err(|e| Error::Protocol { op, detail: e.to_string() })
     }
 }
 
