@@ -396,7 +396,7 @@ fn move_without_announcement_loses_traffic() {
     fa.detach().unwrap();
     lan.host_a.ip("link set up0 down");
     let pod_b = TestNs::new("move-b");
-    let fb = spec(&lan.host_b, &pod_b, "default/m", "10.0.0.180/23").build().unwrap();
+    let fb = spec(&lan.host_b, &pod_b, "default/m", "10.0.0.180/23").no_announce().build().unwrap();
     fb.attach().unwrap();
     // hostB is ready: the pod reaches the gateway through hostB.
     assert!(pod_b.ping("10.0.0.1"));

@@ -27,6 +27,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::address::AddrOptions;
+use crate::announce::{AnnounceOptions, AnnounceReport, Announcer, BackgroundAnnounce};
 use crate::error::{Error, Result};
 use crate::link::{Link, VethSpec};
 use crate::name::{validate_netns_name, IfName};
@@ -202,6 +203,9 @@ pub struct FloatingIp {
     pub uplink_arp: UplinkArp,
     /// Routed or bridge mode.
     pub mode: Mode,
+    /// Announce the floating IPs after attach (gratuitous ARP, unsolicited
+    /// NA): on by default in routed mode; `None` turns it off.
+    pub announce: Option<AnnounceOptions>,
 }
 
 /// Builds a [`FloatingIp`]; [`FloatingIpBuilder::build`] validates it all
@@ -223,6 +227,7 @@ pub struct FloatingIpBuilder {
     pod_mac: Option<Mac>,
     uplink_arp: UplinkArp,
     bridge: Option<String>,
+    announce: Option<Option<AnnounceOptions>>,
 }
 
 impl FloatingIp {
@@ -244,6 +249,7 @@ impl FloatingIp {
             pod_mac: None,
             uplink_arp: UplinkArp::default(),
             bridge: None,
+            announce: None,
         }
     }
 
@@ -342,6 +348,19 @@ impl FloatingIpBuilder {
         self
     }
 
+    /// How to announce after attach (default in routed mode: 3 rounds of a
+    /// gratuitous ARP request and reply, or an unsolicited NA, 1 s apart;
+    /// the first before attach returns, the rest in the background).
+    pub fn announce(mut self, opts: AnnounceOptions) -> Self {
+        self.announce = Some(Some(opts));
+        self
+    }
+    /// Do not announce after attach.
+    pub fn no_announce(mut self) -> Self {
+        self.announce = Some(None);
+        self
+    }
+
     /// Validates everything and returns the spec. Nothing is changed.
     pub fn build(self) -> Result<FloatingIp> {
         if self.pod_key.is_empty() {
@@ -401,6 +420,17 @@ impl FloatingIpBuilder {
             Some(b) => Mode::Bridge(IfName::new(b)?),
             None => Mode::Routed,
         };
+        // Routed mode announces by default; bridge mode leaves it to the
+        // pod (its own MAC is what the LAN must learn) unless asked.
+        let announce = self.announce.unwrap_or(match mode {
+            Mode::Routed => Some(AnnounceOptions::default()),
+            Mode::Bridge(_) => None,
+        });
+        if let Some(a) = &announce {
+            if a.mac.is_some_and(|m| !m.is_valid_source()) {
+                return Err(Error::invalid("announce mac", a.mac.unwrap_or_default(), "not a unicast MAC address"));
+            }
+        }
         Ok(FloatingIp {
             pod_key: self.pod_key,
             pod_netns,
@@ -417,12 +447,13 @@ impl FloatingIpBuilder {
             pod_mac: self.pod_mac,
             uplink_arp: self.uplink_arp,
             mode,
+            announce,
         })
     }
 }
 
 /// What [`FloatingIp::attach`] did, step by step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Attached {
     /// Host-side veth index.
     pub host_ifindex: u32,
@@ -438,11 +469,19 @@ pub struct Attached {
     /// Each change made, in order, as an `ip`/`sysctl` command would say it.
     /// Empty when everything was already in place.
     pub changes: Vec<String>,
+    /// What was announced before attach returned (the first round), in
+    /// words; empty when announcing is off. Not a state change: attaching
+    /// again announces again, which is harmless and what a retry wants.
+    pub announced: Vec<String>,
+    /// The announcement's remaining rounds, running in the background (its
+    /// first round was sent before attach returned). Wait for it, stop it,
+    /// or drop it to let it finish on its own.
+    pub announcement: Option<BackgroundAnnounce>,
 }
 
 impl fmt::Display for Attached {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in &self.changes {
+        for c in self.changes.iter().chain(&self.announced) {
             writeln!(f, "{c}")?;
         }
         Ok(())
@@ -484,6 +523,7 @@ struct Ctx {
     pod: Option<Handle>,
     undo: Vec<(String, Undo)>,
     changes: Vec<String>,
+    announced: Vec<String>,
     fail_at: Option<usize>,
     step: usize,
 }
@@ -619,8 +659,17 @@ impl FloatingIp {
     fn attach_inner(&self, fail_at: Option<usize>) -> Result<Attached> {
         let host_ns = self.host_netns.open()?;
         let host = Handle::in_netns(&host_ns)?;
-        let mut cx =
-            Ctx { host_ns, host, pod_ns: None, pod: None, undo: Vec::new(), changes: Vec::new(), fail_at, step: 0 };
+        let mut cx = Ctx {
+            host_ns,
+            host,
+            pod_ns: None,
+            pod: None,
+            undo: Vec::new(),
+            changes: Vec::new(),
+            announced: Vec::new(),
+            fail_at,
+            step: 0,
+        };
         match self.attach_steps(&mut cx) {
             Ok(a) => Ok(a),
             Err(e) => {
@@ -842,6 +891,33 @@ impl FloatingIp {
             }
             Mode::Routed => self.routed_host_steps(cx, host_if.index, lan.index)?,
         }
+        // Tell the LAN: the first round now (a failure here rolls back), the
+        // rest in the background once attach has succeeded.
+        let announcer = match &self.announce {
+            Some(opts) if opts.count > 0 => {
+                let (ifindex, ifname, mac) = match &self.mode {
+                    Mode::Routed => (lan.index, lan.name.clone(), opts.mac.or(lan.mac)),
+                    Mode::Bridge(br) => {
+                        let b = cx.host.link_get(br)?;
+                        (b.index, b.name, opts.mac.or(pod_if.mac))
+                    }
+                };
+                let mac = mac.ok_or_else(|| Error::invalid("announce", &ifname, "the interface has no MAC address"))?;
+                let ips: Vec<IpAddr> = self.addrs().map(|a| a.address.addr()).collect();
+                cx.step("announce")?;
+                let a = Announcer::with_link(&cx.host_ns, ifindex, &ifname, mac)?;
+                let first = AnnounceOptions { count: 1, mac: Some(mac), ..*opts };
+                let frames = a.send_round(&ips, &first)?;
+                let list: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
+                cx.announced.push(format!(
+                    "announce {} from dev {ifname} ({mac}), round 1 of {}",
+                    list.join(" "),
+                    opts.count
+                ));
+                Some((a, ips, AnnounceOptions { mac: Some(mac), ..*opts }, AnnounceReport { rounds: 1, frames }))
+            }
+            _ => None,
+        };
         // lo last: bringing it up cannot be undone exactly (the kernel adds
         // 127.0.0.1/8 and a qdisc that stay when it goes down), so no step
         // that could fail and roll back comes after it.
@@ -851,7 +927,15 @@ impl FloatingIp {
             cx.pod().link_set_up(lo.index)?;
             cx.done("ip -n POD link set lo up".into(), None);
         }
+        // The remaining rounds: the first was sent already, so the
+        // background sender starts one interval from now.
+        let announcement = match announcer {
+            Some((a, ips, opts, first)) if opts.count > 1 => Some(a.spawn_after_first(&ips, opts, first)?),
+            _ => None,
+        };
         Ok(Attached {
+            announcement,
+            announced: std::mem::take(&mut cx.announced),
             host_ifindex: host_if.index,
             pod_ifindex: pod_if.index,
             host_mac: host_if.mac,

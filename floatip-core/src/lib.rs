@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod announce;
 pub mod error;
 pub mod floating;
 pub mod link;

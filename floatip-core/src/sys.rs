@@ -73,3 +73,47 @@ pub(crate) fn ns_get_type(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
     // SAFETY: NS_GET_NSTYPE takes no argument and returns an int.
     check(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) })
 }
+
+/// `bind(fd, sockaddr_ll{ifindex})` with protocol 0 (send only).
+pub(crate) fn packet_bind(fd: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: the pointer and length describe `sll`, which lives for the call.
+    check(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    })
+    .map(drop)
+}
+
+/// `sendmmsg(fd, frames)`: send many already-built frames in one system call
+/// on a bound AF_PACKET socket. Returns how many were sent (the kernel may
+/// stop early; the caller sends the rest).
+pub(crate) fn send_frames(fd: BorrowedFd<'_>, frames: &[&[u8]]) -> io::Result<usize> {
+    if frames.is_empty() {
+        return Ok(0);
+    }
+    let mut iovs: Vec<libc::iovec> =
+        frames.iter().map(|f| libc::iovec { iov_base: f.as_ptr() as *mut libc::c_void, iov_len: f.len() }).collect();
+    let mut msgs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .map(|iov| {
+            // SAFETY: mmsghdr is plain old data; all-zero is valid (no name,
+            // no control data).
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = iov as *mut libc::iovec;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect();
+    // SAFETY: every mmsghdr points at one iovec in `iovs`, which points at a
+    // frame borrowed from `frames`; all of them outlive the call, and the
+    // kernel only reads the frame bytes.
+    let n = check(unsafe { libc::sendmmsg(fd.as_raw_fd(), msgs.as_mut_ptr(), msgs.len() as u32, 0) })?;
+    Ok(n as usize)
+}
