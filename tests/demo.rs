@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use floatip::announce::{AnnounceOptions, Announcer};
 use floatip::floating::{FloatingIp, NetnsRef};
 use netlab::{Lan, TestNs, HOST_A_MAC, HOST_B_MAC};
 
@@ -31,6 +32,20 @@ fn ping(from: &TestNs, who: &str, dst: &str) -> bool {
     let ok = from.ping(dst);
     println!("    {who:<6} ping {dst:<12} {}", if ok { "reply" } else { "NO REPLY" });
     ok
+}
+
+/// Pings once a second-ish until a reply: (lost pings, time to the reply).
+fn ping_until_reply(from: &TestNs, dst: &str, limit: Duration) -> (u32, Duration) {
+    let t = Instant::now();
+    let mut lost = 0;
+    while !from.ping(dst) {
+        checkpoint();
+        lost += 1;
+        if t.elapsed() > limit {
+            break;
+        }
+    }
+    (lost, t.elapsed())
 }
 
 fn arp(peer: &TestNs, ip: &str) -> String {
@@ -80,6 +95,7 @@ fn run() {
         .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
         .pod_netns_name(pod_a.name.clone())
         .ipv4("10.0.0.100/23", "10.0.0.1")
+        .no_announce()
         .build()
         .expect("valid spec");
     let t = Instant::now();
@@ -108,6 +124,7 @@ fn run() {
         .host_netns(NetnsRef::Name(lan.host_b.name.clone()))
         .pod_netns_name(pod_b.name.clone())
         .ipv4("10.0.0.100/23", "10.0.0.1")
+        .no_announce() // first without, to show the problem
         .build()
         .expect("valid spec");
     fb.attach().expect("attach on hostB");
@@ -115,24 +132,55 @@ fn run() {
     say(&format!("    gateway's ARP entry for 10.0.0.100: {}", arp(&lan.gw, "10.0.0.100")));
     say("    Both still send the pod's traffic to hostA, which is down:");
     ping(&pod_b, "pod", "10.0.0.1");
-    let t = Instant::now();
-    let mut lost = 0;
-    while !lan.peer.ping("10.0.0.100") {
-        checkpoint();
-        lost += 1;
-        if lost == 1 {
-            println!("    peer  ping 10.0.0.100   NO REPLY: its frames still go to hostA's MAC");
-        }
-        if t.elapsed() > Duration::from_secs(5) {
-            break;
-        }
-    }
+    let (lost, waited) = ping_until_reply(&lan.peer, "10.0.0.100", Duration::from_secs(4));
     say(&format!(
-        "    without an announcement the peer lost {lost} pings over {:.1} s (until its ARP entry ages out: up to minutes on a real LAN).",
-        t.elapsed().as_secs_f64()
+        "    without an announcement the peer lost {lost} pings in {:.1} s (until its ARP entry ages out: minutes on a real LAN).",
+        waited.as_secs_f64()
     ));
-    say(&format!("    peer's ARP entry for 10.0.0.100 now: {}", arp(&lan.peer, "10.0.0.100")));
-    say("\n5. Clean up: detach on hostB and delete every namespace.");
+    say(&format!("    peer's ARP entry for 10.0.0.100 now: {}\n", arp(&lan.peer, "10.0.0.100")));
+
+    say("5. hostB announces 10.0.0.100: a gratuitous ARP request and reply from its uplink, raw frames on AF_PACKET:");
+    let t0 = Instant::now();
+    let announcer = Announcer::new(&lan.host_b.ns, "up0").expect("open AF_PACKET socket");
+    let t = Instant::now();
+    announcer
+        .announce(&["10.0.0.100".parse().unwrap()], &AnnounceOptions { count: 1, ..Default::default() })
+        .expect("announce");
+    say(&format!(
+        "    sent in {:.0} µs (opening the socket took {:.0} µs)",
+        t.elapsed().as_secs_f64() * 1e6,
+        (t - t0).as_secs_f64() * 1e6
+    ));
+    say(&format!("    peer's ARP entry for 10.0.0.100:    {}", arp(&lan.peer, "10.0.0.100")));
+    say(&format!("    gateway's ARP entry for 10.0.0.100: {}", arp(&lan.gw, "10.0.0.100")));
+    ping(&lan.peer, "peer", "10.0.0.100");
+    ping(&pod_b, "pod", "10.0.0.1");
+
+    say("\n6. The same move again, back to hostA, with attach's own announcement (on by default):");
     fb.detach().expect("detach on hostB");
+    lan.host_b.ip("link set up0 down");
+    lan.host_a.ip("link set up0 up");
+    let fa2 = FloatingIp::builder("default/web-0", "up0")
+        .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
+        .pod_netns_name(pod_a.name.clone())
+        .ipv4("10.0.0.100/23", "10.0.0.1")
+        .build()
+        .expect("valid spec");
+    let done = fa2.attach().expect("attach on hostA");
+    for a in &done.announced {
+        say(&format!("      {a}"));
+    }
+    let (lost, waited) = ping_until_reply(&lan.peer, "10.0.0.100", Duration::from_secs(4));
+    say(&format!("    peer's ARP entry for 10.0.0.100: {}", arp(&lan.peer, "10.0.0.100")));
+    say(&format!(
+        "    with the announcement the peer lost {lost} pings; its first ping got a reply after {:.0} ms.",
+        waited.as_secs_f64() * 1e3
+    ));
+    if let Some(bg) = done.announcement {
+        let r = bg.stop().expect("background rounds");
+        say(&format!("    (background sender stopped after {} rounds, {} frames)", r.rounds, r.frames));
+    }
+    fa2.detach().expect("detach on hostA");
+    say("\n7. Clean up: delete every namespace.");
     std::thread::sleep(Duration::from_millis(10));
 }

@@ -85,9 +85,18 @@ impl SysctlKey {
         let mut parts = Vec::new();
         for raw in key.split('.') {
             let part = raw.replace('/', ".");
-            // Every part must be something an interface name may be, which
-            // rules out empty parts, `.`, `..`, and any `/` after the swap.
-            IfName::new(part.clone()).map_err(|_| Error::invalid("sysctl key", key, format!("bad part {raw:?}")))?;
+            // A part is a directory or file name under /proc/sys/net: not
+            // empty, `.` or `..`, and no `/` (after the swap), NUL or
+            // whitespace. (Not the 15-byte interface-name rule: parameters
+            // such as `ip_nonlocal_bind` are longer.)
+            let ok = !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part.len() <= 255
+                && !part.contains(|c: char| c == '/' || c == '\0' || c.is_whitespace());
+            if !ok {
+                return Err(Error::invalid("sysctl key", key, format!("bad part {raw:?}")));
+            }
             parts.push(part);
         }
         if parts.first().map(String::as_str) != Some("net") || parts.len() < 2 {
@@ -162,6 +171,12 @@ mod tests {
             PathBuf::from("/proc/sys/net/ipv6/conf/vh0/proxy_ndp")
         );
         assert_eq!(SysctlKey::ipv4_forward().to_string(), "net.ipv4.ip_forward");
+        // Parameter names may be longer than an interface name.
+        assert_eq!(
+            SysctlKey::parse("net.ipv4.ip_nonlocal_bind").unwrap().path(),
+            PathBuf::from("/proc/sys/net/ipv4/ip_nonlocal_bind")
+        );
+        assert!(SysctlKey::parse("net.ipv6.conf.all.accept_ra_rt_info_max_plen").is_ok());
         let v = IfName::new("up.100").unwrap();
         let k = SysctlKey::ipv4_conf(&v, "proxy_arp").unwrap();
         assert_eq!(k.to_string(), "net.ipv4.conf.up/100.proxy_arp");
