@@ -12,6 +12,9 @@ fn attach_detach(c: &mut Criterion) {
         .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
         .pod_netns_name(pod.name.clone())
         .ipv4("10.0.0.100/23", "10.0.0.1")
+        // One round of announcement, sent inside attach: the background
+        // rounds would pile up threads across iterations.
+        .announce(floatip::announce::AnnounceOptions { count: 1, ..Default::default() })
         .build()
         .unwrap();
     // Shared settings (ip_forward, the uplink's proxy_delay) are set once,

@@ -407,3 +407,54 @@ fn move_without_announcement_loses_traffic() {
     assert!(!lan.peer.ping("10.0.0.180"), "traffic to the moved pod is lost until ARP ages out");
     assert_eq!(lan.peer.neigh_mac("10.0.0.180").as_deref(), Some(HOST_A_MAC));
 }
+
+/// A node drain: many pods detached at once through one link-group delete.
+#[test]
+fn detach_many_drains_a_node() {
+    let lan = Lan::new("drain");
+    let pods: Vec<TestNs> = (0..6).map(|i| TestNs::new(&format!("drain-p{i}"))).collect();
+    let specs: Vec<FloatingIp> = pods
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            spec(&lan.host_a, p, &format!("default/d{i}"), &format!("10.0.0.{}/23", 50 + i))
+                .no_announce()
+                .build()
+                .unwrap()
+        })
+        .collect();
+    // A pod that is not drained, and a pod netns that attach creates.
+    let keep_pod = TestNs::new("drain-keep");
+    let keep = spec(&lan.host_a, &keep_pod, "default/keep", "10.0.0.60/23").no_announce().build().unwrap();
+    keep.attach().unwrap();
+    let created = FloatingIp::builder("default/created", "up0")
+        .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
+        .create_pod_netns(format!("{}-made", lan.host_a.name))
+        .ipv4("10.0.0.61/23", "10.0.0.1")
+        .no_announce()
+        .build()
+        .unwrap();
+    created.attach().unwrap();
+    for s in &specs {
+        s.attach().unwrap();
+    }
+    let mut drain = specs.clone();
+    drain.push(created.clone());
+    let removed = FloatingIp::detach_many(&drain).unwrap();
+    assert!(removed[0].contains("(7 veths)"), "{removed:?}");
+    let links = lan.host_a.ip_json("link show");
+    for s in &drain {
+        assert!(links.iter().all(|l| l["ifname"] != s.host_ifname.as_str()), "{} left", s.host_ifname);
+    }
+    for p in &pods {
+        assert!(p.ip_json("link show").iter().all(|l| l["ifname"] != "eth0"));
+    }
+    let proxies = lan.host_a.ip_json("neigh show proxy");
+    assert_eq!(proxies.len(), 1, "only the kept pod's proxy entry stays: {proxies:?}");
+    assert!(floatip::Netns::open(&format!("{}-made", lan.host_a.name)).unwrap_err().is_not_found());
+    assert!(keep.check().unwrap().is_empty());
+    assert!(lan.peer.ping("10.0.0.60"), "the kept pod still works");
+    // Idempotent.
+    assert!(FloatingIp::detach_many(&drain).unwrap().is_empty());
+    keep.detach().unwrap();
+}

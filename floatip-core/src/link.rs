@@ -38,6 +38,8 @@ pub struct Link {
     pub link_netnsid: Option<i32>,
     /// VLAN id, for `vlan` links.
     pub vlan_id: Option<u16>,
+    /// Link group (`ip link set ... group N`); 0 is the default group.
+    pub group: u32,
 }
 
 // Attribute numbers from <linux/if_link.h>, for the lean reader below.
@@ -47,6 +49,7 @@ const IFLA_MTU: u16 = 4;
 const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
+const IFLA_GROUP: u16 = 27;
 const IFLA_LINK_NETNSID: u16 = 37;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
@@ -83,6 +86,7 @@ impl Link {
             link: None,
             link_netnsid: None,
             vlan_id: None,
+            group: 0,
         };
         for nla in NlasIterator::new(&payload[LINK_HEADER_LEN..]) {
             let nla = nla.map_err(bad)?;
@@ -94,6 +98,7 @@ impl Link {
                 IFLA_LINK => l.link = u32_of(v),
                 IFLA_MASTER => l.master = u32_of(v).filter(|m| *m != 0),
                 IFLA_LINK_NETNSID => l.link_netnsid = u32_of(v).map(|x| x as i32),
+                IFLA_GROUP => l.group = u32_of(v).unwrap_or(0),
                 IFLA_LINKINFO => {
                     for info in NlasIterator::new(v) {
                         let info = info.map_err(bad)?;
@@ -132,6 +137,7 @@ impl Link {
             link: None,
             link_netnsid: None,
             vlan_id: None,
+            group: 0,
         };
         for a in m.attributes {
             match a {
@@ -141,6 +147,7 @@ impl Link {
                 LinkAttribute::Controller(i) => l.master = Some(i).filter(|m| *m != 0),
                 LinkAttribute::Link(i) => l.link = Some(i),
                 LinkAttribute::LinkNetNsId(i) => l.link_netnsid = Some(i),
+                LinkAttribute::Group(g) => l.group = g,
                 LinkAttribute::LinkInfo(infos) => {
                     for i in infos {
                         match i {
@@ -322,6 +329,26 @@ impl Handle {
         )
     }
 
+    /// `ip link set dev LINK group GROUP`.
+    pub fn link_set_group(&self, index: u32, group: u32) -> Result<()> {
+        let mut m = link_msg_by_index(index);
+        m.attributes.push(LinkAttribute::Group(group));
+        self.ack("RTM_SETLINK", || format!("ifindex {index} group {group} in {}", self.netns()), Rt::SetLink(m), 0)
+    }
+
+    /// `ip link del group GROUP`: deletes every link of the group in one
+    /// request. The kernel unregisters them as one batch
+    /// (`rtnl_group_dellink()` → `unregister_netdevice_many()`), sharing the
+    /// RCU grace periods that dominate deleting links one by one.
+    pub fn link_del_group(&self, group: u32) -> Result<()> {
+        if group == 0 {
+            return Err(Error::invalid("link group", group, "group 0 is every link's default group"));
+        }
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::Group(group));
+        self.ack("RTM_DELLINK", || format!("group {group} in {}", self.netns()), Rt::DelLink(m), 0)
+    }
+
     /// `ip link del dev LINK`. Deleting one end of a veth deletes both.
     pub fn link_del(&self, index: u32) -> Result<()> {
         self.ack(
@@ -462,6 +489,7 @@ mod tests {
             LinkAttribute::OperState(State::Up),
             LinkAttribute::Qdisc("noqueue".into()),
             LinkAttribute::TxQueueLen(1000),
+            LinkAttribute::Group(7),
         ]);
         let mut spec = VethSpec::new(IfName::new("vh0").unwrap(), IfName::new("eth0").unwrap());
         spec.mac = Some(Mac([2, 0, 0, 0, 0, 1]));
