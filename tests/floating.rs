@@ -119,6 +119,43 @@ fn blanket_proxy_arp_option() {
     assert!(f.check().unwrap().is_empty());
 }
 
+/// Moves hostB's uplink into a bridge `br0`, as the write-up's bridge mode
+/// does (the host address moves to the bridge).
+fn bridge_uplink(host: &TestNs) {
+    let hb = host.handle();
+    hb.bridge_add(&"br0".parse().unwrap()).unwrap();
+    let br = hb.link_get("br0").unwrap().index;
+    let up0 = hb.link_get("up0").unwrap().index;
+    hb.addr_del(up0, "10.0.0.3/23".parse().unwrap()).unwrap();
+    hb.link_set_master(up0, Some(br)).unwrap();
+    hb.addr_add(br, "10.0.0.3/23".parse().unwrap(), Default::default()).unwrap();
+    hb.link_set_up(br).unwrap();
+}
+
+#[test]
+fn bridge_mode_dual_stack_reattach() {
+    let lan = Lan::new("brv6");
+    bridge_uplink(&lan.host_b);
+    let pod = TestNs::new("brv6-pod");
+    let f = FloatingIp::builder("default/brv6", "up0")
+        .host_netns(NetnsRef::Name(lan.host_b.name.clone()))
+        .pod_netns_name(pod.name.clone())
+        .ipv4("10.0.0.132/23", "10.0.0.1")
+        .ipv6("2001:db8::132/64", "2001:db8::1")
+        .bridge("br0")
+        .build()
+        .unwrap();
+    f.attach().unwrap();
+    assert!(f.check().unwrap().is_empty(), "{:?}", f.check().unwrap());
+    // The pod keeps its on-link prefix routes in bridge mode; re-attach and
+    // check must still find its default routes.
+    let again = f.attach().unwrap();
+    assert!(again.changes.is_empty(), "{again}");
+    assert!(lan.peer.ping("10.0.0.132") && lan.peer.ping("2001:db8::132"));
+    assert!(pod.ping("2001:db8::1"));
+    f.detach().unwrap();
+}
+
 /// The reason routed mode exists: a DNAT rule for a Service-like address on
 /// the host applies to the pod's traffic in routed mode, not in bridge mode
 /// (with `bridge-nf-call-iptables=0`, as on nodes without br_netfilter).
@@ -129,16 +166,8 @@ fn dnat_applies_in_routed_mode_not_in_bridge_mode() {
     // Routed pod on hostA.
     let pod_r = TestNs::new("dnat-r");
     spec(&lan.host_a, &pod_r, "default/r", "10.0.0.130/23").build().unwrap().attach().unwrap();
-    // Bridge-mode pod on hostB: its uplink moves into a bridge, as the
-    // write-up's bridge mode does (the host address moves to the bridge).
-    let hb = lan.host_b.handle();
-    hb.bridge_add(&"br0".parse().unwrap()).unwrap();
-    let br = hb.link_get("br0").unwrap().index;
-    let up0 = hb.link_get("up0").unwrap().index;
-    hb.addr_del(up0, "10.0.0.3/23".parse().unwrap()).unwrap();
-    hb.link_set_master(up0, Some(br)).unwrap();
-    hb.addr_add(br, "10.0.0.3/23".parse().unwrap(), Default::default()).unwrap();
-    hb.link_set_up(br).unwrap();
+    // Bridge-mode pod on hostB.
+    bridge_uplink(&lan.host_b);
     let pod_b = TestNs::new("dnat-b");
     let fb = FloatingIp::builder("default/b", "up0")
         .host_netns(NetnsRef::Name(lan.host_b.name.clone()))

@@ -34,7 +34,7 @@ use crate::name::{validate_netns_name, IfName};
 use crate::netlink::Handle;
 use crate::netns::Netns;
 use crate::prefix::IpPrefix;
-use crate::route::Route;
+use crate::route::{Route, RouteFilter};
 use crate::sysctl::SysctlKey;
 use crate::wire::Mac;
 
@@ -856,15 +856,11 @@ impl FloatingIp {
                     Some(Undo::DeleteRoute { in_pod: true, route: dflt }),
                 );
             } else {
-                let r = cx.pod().route_get_fibmatch(if v6 {
-                    "2001:db8::1".parse().unwrap()
-                } else {
-                    "192.0.2.1".parse().unwrap()
-                })?;
-                if r.gateway != Some(a.gateway) {
+                let r = default_route(cx.pod(), v6)?;
+                if r.as_ref().and_then(|r| r.gateway) != Some(a.gateway) {
                     return Err(conflict(
                         format!("default route in {}", self.pod_netns),
-                        format!("exists via {:?}, not via {}", r.gateway, a.gateway),
+                        format!("exists via {:?}, not via {}", r.and_then(|r| r.gateway), a.gateway),
                     ));
                 }
             }
@@ -1145,18 +1141,10 @@ impl FloatingIp {
                         if !addrs.iter().any(|x| x.prefix == a.address) {
                             drift("pod", format!("address {} on {}", a.address, self.pod_ifname), "missing".into());
                         }
-                        let probe: IpAddr = if a.address.is_ipv4() {
-                            "192.0.2.1".parse().unwrap()
-                        } else {
-                            "2001:db8::1".parse().unwrap()
-                        };
-                        match pod.route_get_fibmatch(probe) {
-                            Ok(r) if r.dst.len() == 0 && r.gateway == Some(a.gateway) => {}
-                            Ok(r) => drift("pod", format!("default via {}", a.gateway), format!("{r}")),
-                            Err(e) if e.is_not_found() => {
-                                drift("pod", format!("default via {}", a.gateway), "no default route".into())
-                            }
-                            Err(e) => return Err(e),
+                        match default_route(&pod, !a.address.is_ipv4())? {
+                            Some(r) if r.gateway == Some(a.gateway) => {}
+                            Some(r) => drift("pod", format!("default via {}", a.gateway), format!("{r}")),
+                            None => drift("pod", format!("default via {}", a.gateway), "no default route".into()),
                         }
                     }
                 }
@@ -1241,6 +1229,14 @@ impl FloatingIp {
         }
         Ok(d)
     }
+}
+
+/// The main table's default route of one family, read from the (small)
+/// pod namespace's route list: a lookup of some probe address could hit a
+/// prefix route instead, whatever address were chosen.
+fn default_route(h: &Handle, v6: bool) -> Result<Option<Route>> {
+    let f = RouteFilter { ipv4: Some(!v6), ..Default::default() };
+    Ok(h.routes(f)?.into_iter().find(|r| r.dst.len() == 0))
 }
 
 /// Prefixes an error's object with what role the object plays.
