@@ -503,6 +503,26 @@ mod tests {
         assert_eq!((l.vlan_id, l.link, l.kind.as_deref()), (Some(100), Some(3), Some("vlan")));
     }
 
+    /// A real kernel reply (6.18): `strace -e recvmsg -x -s 65536 ip -n A
+    /// link show dev vg0` after `ip -n A link add vg0 address
+    /// 02:00:00:00:00:aa mtu 1400 type veth peer name vg1 netns B` and `ip -n
+    /// A link set vg0 up`. The RTM_NEWLINK payload after the nlmsghdr:
+    /// ifinfomsg and 1,100 bytes of attributes (AF_SPEC, stats, ...).
+    const KERNEL_NEWLINK_VETH: &[u8] = include_bytes!("../testdata/rtm_newlink_veth.bin");
+
+    #[test]
+    fn reads_a_real_kernel_reply() {
+        use netlink_packet_core::Parseable;
+        let l = Link::from_raw(KERNEL_NEWLINK_VETH).unwrap();
+        assert_eq!((l.index, l.name.as_str(), l.mtu, l.up), (2, "vg0", 1400, true));
+        assert_eq!(l.mac, Some(Mac([2, 0, 0, 0, 0, 0xaa])));
+        assert_eq!(l.kind.as_deref(), Some("veth"));
+        assert!(l.link.is_some() && l.link_netnsid.is_some(), "peer in another netns: {l:?}");
+        assert_eq!((l.master, l.vlan_id, l.group), (None, None, 0));
+        // The full parse of the same bytes agrees.
+        assert_eq!(Link::from_message(LinkMessage::parse(KERNEL_NEWLINK_VETH).unwrap()), l);
+    }
+
     #[test]
     fn raw_reader_never_panics() {
         let good = body(&veth_message(&VethSpec::new(IfName::new("a").unwrap(), IfName::new("b").unwrap()), Some(4)));
