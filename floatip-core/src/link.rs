@@ -66,6 +66,23 @@ fn str_of(v: &[u8]) -> String {
 }
 
 impl Link {
+    /// A link with only its header fields known.
+    fn new(index: u32, flags: LinkFlags) -> Link {
+        Link {
+            index,
+            name: String::new(),
+            mac: None,
+            mtu: 0,
+            up: flags.contains(LinkFlags::Up),
+            kind: None,
+            master: None,
+            link: None,
+            link_netnsid: None,
+            vlan_id: None,
+            group: 0,
+        }
+    }
+
     /// Reads a link from a raw RTM_NEWLINK payload, visiting only the
     /// attributes a `Link` keeps. A link reply carries ~40 attributes
     /// (per-family device configuration among them, over 1 KiB); decoding
@@ -75,19 +92,7 @@ impl Link {
     fn from_raw(payload: &[u8]) -> Result<Link> {
         let bad = |e: DecodeError| Error::Protocol { op: "RTM_GETLINK", detail: e.to_string() };
         let header = LinkHeader::parse(payload).map_err(bad)?;
-        let mut l = Link {
-            index: header.index,
-            name: String::new(),
-            mac: None,
-            mtu: 0,
-            up: header.flags.contains(LinkFlags::Up),
-            kind: None,
-            master: None,
-            link: None,
-            link_netnsid: None,
-            vlan_id: None,
-            group: 0,
-        };
+        let mut l = Link::new(header.index, header.flags);
         for nla in NlasIterator::new(&payload[LINK_HEADER_LEN..]) {
             let nla = nla.map_err(bad)?;
             let v = nla.value();
@@ -126,19 +131,7 @@ impl Link {
     /// [`Link::from_raw`] is tested against.
     #[cfg(test)]
     fn from_message(m: LinkMessage) -> Link {
-        let mut l = Link {
-            index: m.header.index,
-            name: String::new(),
-            mac: None,
-            mtu: 0,
-            up: m.header.flags.contains(LinkFlags::Up),
-            kind: None,
-            master: None,
-            link: None,
-            link_netnsid: None,
-            vlan_id: None,
-            group: 0,
-        };
+        let mut l = Link::new(m.header.index, m.header.flags);
         for a in m.attributes {
             match a {
                 LinkAttribute::IfName(n) => l.name = n,

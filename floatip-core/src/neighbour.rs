@@ -63,27 +63,23 @@ fn proxy_msg(index: u32, ip: IpAddr) -> NeighbourMessage {
 impl Handle {
     /// `ip neigh add IP lladdr MAC dev LINK nud permanent`.
     pub fn neigh_add(&self, index: u32, ip: IpAddr, mac: Mac) -> Result<()> {
-        let mut m = neigh_msg(index, ip);
-        m.header.state = NeighbourState::from(NUD_PERMANENT);
-        m.attributes.push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));
-        self.ack(
-            "RTM_NEWNEIGH",
-            || format!("{ip} lladdr {mac} dev ifindex {index} in {}", self.netns()),
-            Rt::NewNeighbour(m),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
+        self.neigh_permanent(index, ip, mac, NLM_F_CREATE | NLM_F_EXCL, "")
     }
 
     /// `ip neigh replace IP lladdr MAC dev LINK nud permanent`.
     pub fn neigh_replace(&self, index: u32, ip: IpAddr, mac: Mac) -> Result<()> {
+        self.neigh_permanent(index, ip, mac, NLM_F_CREATE | NLM_F_REPLACE, "replace ")
+    }
+
+    fn neigh_permanent(&self, index: u32, ip: IpAddr, mac: Mac, flags: u16, verb: &str) -> Result<()> {
         let mut m = neigh_msg(index, ip);
         m.header.state = NeighbourState::from(NUD_PERMANENT);
         m.attributes.push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));
         self.ack(
             "RTM_NEWNEIGH",
-            || format!("replace {ip} lladdr {mac} dev ifindex {index} in {}", self.netns()),
+            || format!("{verb}{ip} lladdr {mac} dev ifindex {index} in {}", self.netns()),
             Rt::NewNeighbour(m),
-            NLM_F_CREATE | NLM_F_REPLACE,
+            flags,
         )
     }
 

@@ -250,24 +250,22 @@ impl Handle {
     /// `ip route add ROUTE`: fails with `AlreadyExists` if an identical
     /// route is there (`NLM_F_EXCL`).
     pub fn route_add(&self, route: &Route) -> Result<()> {
-        route.validate()?;
-        self.ack(
-            "RTM_NEWROUTE",
-            || format!("{route} in {}", self.netns()),
-            Rt::NewRoute(route.message(route.effective_scope())),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
+        self.route_new(route, NLM_F_CREATE | NLM_F_EXCL, "")
     }
 
     /// `ip route replace ROUTE`: adds, or replaces the route to the same
     /// destination in the same table.
     pub fn route_replace(&self, route: &Route) -> Result<()> {
+        self.route_new(route, NLM_F_CREATE | NLM_F_REPLACE, "replace ")
+    }
+
+    fn route_new(&self, route: &Route, flags: u16, verb: &str) -> Result<()> {
         route.validate()?;
         self.ack(
             "RTM_NEWROUTE",
-            || format!("replace {route} in {}", self.netns()),
+            || format!("{verb}{route} in {}", self.netns()),
             Rt::NewRoute(route.message(route.effective_scope())),
-            NLM_F_CREATE | NLM_F_REPLACE,
+            flags,
         )
     }
 
