@@ -10,6 +10,7 @@ test: deps lint
 	./scripts/sweep-netns.sh
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	./scripts/test-python.sh
 	./scripts/check-no-leftovers.sh
 
 demo: deps

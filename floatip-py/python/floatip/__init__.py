@@ -1,0 +1,95 @@
+"""floatip: floating-IP pod networking on Linux, node side.
+
+A *floating IP* is an address of the physical LAN that follows a pod from
+node to node. floatip wires it the routed ("pure L3") way: a veth pair per
+pod and no bridge; the pod end holds the floating IP and a default route via
+the LAN gateway, the host end a /32 route and proxy ARP, the uplink a proxy
+neighbour entry.
+
+This package binds the Rust library of the same name:
+
+* :class:`FloatingIp` -- a validated spec with ``attach``/``detach``/``check``;
+* :class:`Netns` -- create/open/delete named network namespaces (no fork);
+* :class:`Handle` -- one rtnetlink socket per namespace: links, veth pairs,
+  addresses, routes, neighbour and proxy entries;
+* :class:`Announcer` -- gratuitous ARP / unsolicited NA from raw frames,
+  blocking or in the background (:class:`BackgroundAnnounce`);
+* frozen result values (:class:`Link`, :class:`Address`, :class:`Route`,
+  :class:`Neighbour`, :class:`Attached`, :class:`Drift`);
+* exceptions deriving from :class:`FloatipError` (an ``OSError``).
+
+Every call that waits on the kernel releases the GIL; every object is safe
+to share between threads. See ``docs/python.md``.
+"""
+
+from floatip._floatip import (
+    NUD_FAILED,
+    NUD_INCOMPLETE,
+    NUD_PERMANENT,
+    NUD_REACHABLE,
+    NUD_STALE,
+    PROTO_BOOT,
+    PROTO_STATIC,
+    RTN_UNICAST,
+    SCOPE_LINK,
+    SCOPE_UNIVERSE,
+    TABLE_MAIN,
+    Address,
+    AlreadyExistsError,
+    AnnounceOptions,
+    AnnounceReport,
+    Announcer,
+    Attached,
+    BackgroundAnnounce,
+    ConflictError,
+    Drift,
+    FloatingIp,
+    FloatipError,
+    Handle,
+    InvalidArgumentError,
+    KernelTimeoutError,
+    Link,
+    Neighbour,
+    Netns,
+    NotFoundError,
+    NotSupportedError,
+    PermissionDeniedError,
+    Route,
+    __version__,
+)
+
+__all__ = [
+    "Address",
+    "AlreadyExistsError",
+    "AnnounceOptions",
+    "AnnounceReport",
+    "Announcer",
+    "Attached",
+    "BackgroundAnnounce",
+    "ConflictError",
+    "Drift",
+    "FloatingIp",
+    "FloatipError",
+    "Handle",
+    "InvalidArgumentError",
+    "KernelTimeoutError",
+    "Link",
+    "NUD_FAILED",
+    "NUD_INCOMPLETE",
+    "NUD_PERMANENT",
+    "NUD_REACHABLE",
+    "NUD_STALE",
+    "Neighbour",
+    "Netns",
+    "NotFoundError",
+    "NotSupportedError",
+    "PROTO_BOOT",
+    "PROTO_STATIC",
+    "PermissionDeniedError",
+    "RTN_UNICAST",
+    "Route",
+    "SCOPE_LINK",
+    "SCOPE_UNIVERSE",
+    "TABLE_MAIN",
+    "__version__",
+]

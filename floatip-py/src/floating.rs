@@ -1,0 +1,442 @@
+//! `FloatingIp`: a pod's floating address, with attach, detach and check.
+
+use std::path::PathBuf;
+
+use floatip::announce::AnnounceOptions;
+use floatip::floating::{Attached, Drift, FloatingIp, Mode, NetnsRef, UplinkArp};
+use floatip::IpPrefix;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyTuple};
+
+use crate::announce::{PyAnnounceOptions, PyBackgroundAnnounce};
+use crate::args::{address_text, interface_obj, mac_text, prefix_text, MacArg, NetnsArg};
+use crate::errors::{invalid, to_pyerr};
+use crate::gil::without_gil;
+
+/// A validated floating-IP spec for one pod: the routed ("pure L3")
+/// dataplane by default, or bridge mode with ``bridge=``.
+///
+/// The keyword arguments mirror the Rust builder. Exactly one of
+/// ``pod_netns_path`` (as ``CNI_NETNS`` gives it), ``pod_netns_name`` or
+/// ``create_pod_netns`` (a name: created by attach if missing, deleted by
+/// detach) names the pod's namespace; ``host_netns`` is the host side's
+/// (a ``Netns``, a name, a path; default: the calling thread's). ``ipv4``
+/// and ``ipv6`` are ``(address_with_prefix, gateway)`` pairs, as ``str``
+/// or ``ipaddress`` objects (``("10.0.0.100/23", "10.0.0.1")``).
+/// ``uplink_arp`` is ``"proxy_entry"`` (a proxy neighbour entry for exactly
+/// the pod's address, the default) or ``"proxy_arp"`` (blanket
+/// ``proxy_arp`` on the uplink).
+///
+/// Everything is validated when the object is made, before anything
+/// touches the kernel: a bad value raises ``InvalidArgumentError``.
+#[pyclass(frozen, eq, module = "floatip", name = "FloatingIp")]
+#[derive(PartialEq)]
+pub(crate) struct PyFloatingIp {
+    spec: FloatingIp,
+}
+
+fn pair(obj: &Bound<'_, PyAny>, family: &str) -> PyResult<(String, String)> {
+    let t = obj.cast::<PyTuple>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!("{family} must be a tuple (address_with_prefix, gateway)"))
+    })?;
+    if t.len() != 2 {
+        return Err(to_pyerr(
+            obj.py(),
+            invalid("floating ip", family, "expected a pair (address_with_prefix, gateway)"),
+        ));
+    }
+    Ok((prefix_text(&t.get_item(0)?)?, address_text(&t.get_item(1)?)?))
+}
+
+#[pymethods]
+impl PyFloatingIp {
+    /// Builds and validates the spec; nothing is changed.
+    #[new]
+    #[pyo3(signature = (
+        pod_key, uplink, *, pod_netns_path=None, pod_netns_name=None, create_pod_netns=None, host_netns=None,
+        ipv4=None, ipv6=None, vlan=None, host_ifname=None, pod_ifname=None, mtu=None, host_mac=None, pod_mac=None,
+        uplink_arp="proxy_entry", bridge=None, announce=None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        pod_key: String,
+        uplink: String,
+        pod_netns_path: Option<PathBuf>,
+        pod_netns_name: Option<String>,
+        create_pod_netns: Option<String>,
+        host_netns: Option<NetnsArg>,
+        ipv4: Option<Bound<'_, PyAny>>,
+        ipv6: Option<Bound<'_, PyAny>>,
+        vlan: Option<u16>,
+        host_ifname: Option<String>,
+        pod_ifname: Option<String>,
+        mtu: Option<u32>,
+        host_mac: Option<MacArg>,
+        pod_mac: Option<MacArg>,
+        uplink_arp: &str,
+        bridge: Option<String>,
+        announce: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let err = |e| to_pyerr(py, e);
+        let given = [pod_netns_path.is_some(), pod_netns_name.is_some(), create_pod_netns.is_some()];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(err(invalid(
+                "pod netns",
+                "",
+                "give only one of pod_netns_path, pod_netns_name, create_pod_netns",
+            )));
+        }
+        let mut b = FloatingIp::builder(pod_key, uplink);
+        if let Some(p) = pod_netns_path {
+            b = b.pod_netns_path(p);
+        }
+        if let Some(n) = pod_netns_name {
+            b = b.pod_netns_name(n);
+        }
+        if let Some(n) = create_pod_netns {
+            b = b.create_pod_netns(n);
+        }
+        if let Some(h) = host_netns {
+            b = b.host_netns(h.netns_ref());
+        }
+        if let Some(v) = ipv4 {
+            let (a, g) = pair(&v, "ipv4")?;
+            b = b.ipv4(a, g);
+        }
+        if let Some(v) = ipv6 {
+            let (a, g) = pair(&v, "ipv6")?;
+            b = b.ipv6(a, g);
+        }
+        if let Some(v) = vlan {
+            b = b.vlan(v);
+        }
+        if let Some(n) = host_ifname {
+            b = b.host_ifname(n);
+        }
+        if let Some(n) = pod_ifname {
+            b = b.pod_ifname(n);
+        }
+        if let Some(m) = mtu {
+            b = b.mtu(m);
+        }
+        b = b.macs(host_mac.map(|m| m.0), pod_mac.map(|m| m.0));
+        b = b.uplink_arp(match uplink_arp {
+            "proxy_entry" => UplinkArp::ProxyEntry,
+            "proxy_arp" => UplinkArp::ProxyArp,
+            other => return Err(err(invalid("uplink_arp", other, "must be \"proxy_entry\" or \"proxy_arp\""))),
+        });
+        if let Some(br) = bridge {
+            b = b.bridge(br);
+        }
+        // None: the mode's default (routed announces, bridge does not);
+        // True: the default options; False: off; or AnnounceOptions.
+        if let Some(a) = announce {
+            if let Ok(o) = a.cast::<PyAnnounceOptions>() {
+                b = b.announce(o.get().to_core());
+            } else if let Ok(on) = a.cast::<PyBool>() {
+                b = if on.is_true() { b.announce(AnnounceOptions::default()) } else { b.no_announce() };
+            } else {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "announce must be None, a bool or AnnounceOptions, got {}",
+                    a.get_type().name()?
+                )));
+            }
+        }
+        b.build().map(|spec| PyFloatingIp { spec }).map_err(err)
+    }
+
+    /// The default host-side interface name for a pod key: ``fip`` and 12
+    /// hex digits of a hash of the key (stable, 15 bytes).
+    #[staticmethod]
+    fn default_host_ifname(pod_key: &str) -> String {
+        FloatingIp::default_host_ifname(pod_key).to_string()
+    }
+
+    /// Wires the pod's floating IP(s), all or nothing: a failing step
+    /// undoes the steps done, and the error is raised. Attaching the same
+    /// spec again changes nothing (``Attached.changes`` is empty). A
+    /// conflict with what is there raises ``ConflictError`` before any
+    /// change.
+    fn attach(&self, py: Python<'_>) -> PyResult<PyAttached> {
+        let a = without_gil(py, || self.spec.attach())?;
+        PyAttached::new(py, a)
+    }
+
+    /// Removes what attach made (the host veth, with it the pod end and
+    /// the host route; the uplink's proxy entries; the pod namespace if
+    /// attach created it). Succeeds when parts are already gone. Returns
+    /// what it removed, as ``ip`` commands.
+    fn detach(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        without_gil(py, || self.spec.detach())
+    }
+
+    /// Reads the state back and returns every difference from the spec
+    /// (CNI CHECK); empty when all is well.
+    fn check(&self, py: Python<'_>) -> PyResult<Vec<PyDrift>> {
+        without_gil(py, || self.spec.check()).map(|v| v.into_iter().map(PyDrift::from).collect())
+    }
+
+    /// The key the default names derive from (``namespace/pod``).
+    #[getter]
+    fn pod_key(&self) -> &str {
+        &self.spec.pod_key
+    }
+    /// The uplink on the LAN.
+    #[getter]
+    fn uplink(&self) -> &str {
+        self.spec.uplink.as_str()
+    }
+    /// The LAN-facing interface: the uplink, or ``<uplink>.<vlan>``.
+    #[getter]
+    fn lan_ifname(&self) -> String {
+        self.spec.lan_ifname().to_string()
+    }
+    /// The host-side veth name.
+    #[getter]
+    fn host_ifname(&self) -> &str {
+        self.spec.host_ifname.as_str()
+    }
+    /// The pod-side veth name.
+    #[getter]
+    fn pod_ifname(&self) -> &str {
+        self.spec.pod_ifname.as_str()
+    }
+    /// The pod namespace's name (given by ``pod_netns_name`` or
+    /// ``create_pod_netns``), else None.
+    #[getter]
+    fn pod_netns_name(&self) -> Option<&str> {
+        match &self.spec.pod_netns {
+            NetnsRef::Name(n) => Some(n),
+            _ => None,
+        }
+    }
+    /// The pod namespace's path (given by ``pod_netns_path``), else None.
+    #[getter]
+    fn pod_netns_path(&self) -> Option<PathBuf> {
+        match &self.spec.pod_netns {
+            NetnsRef::Path(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+    /// True when attach creates the pod namespace and detach deletes it.
+    #[getter]
+    fn creates_pod_netns(&self) -> bool {
+        self.spec.create_pod_netns
+    }
+    /// The host side's namespace, by name or path; None for the calling
+    /// thread's.
+    #[getter]
+    fn host_netns(&self) -> Option<String> {
+        match &self.spec.host_netns {
+            NetnsRef::Current => None,
+            NetnsRef::Name(n) => Some(n.clone()),
+            NetnsRef::Path(p) => Some(p.display().to_string()),
+        }
+    }
+    /// ``(IPv4Interface, IPv4Address)``: the floating IPv4 address with
+    /// the LAN's prefix, and the gateway; or None.
+    #[getter]
+    fn ipv4<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        self.spec.ipv4.as_ref().map(|a| addr_pair(py, &a.address, a.gateway)).transpose()
+    }
+    /// ``(IPv6Interface, IPv6Address)``, or None.
+    #[getter]
+    fn ipv6<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        self.spec.ipv6.as_ref().map(|a| addr_pair(py, &a.address, a.gateway)).transpose()
+    }
+    /// The VLAN id, or None.
+    #[getter]
+    fn vlan(&self) -> Option<u16> {
+        self.spec.vlan
+    }
+    /// The veth MTU, or None for the uplink's.
+    #[getter]
+    fn mtu(&self) -> Option<u32> {
+        self.spec.mtu
+    }
+    /// The host end's MAC, or None for kernel-chosen.
+    #[getter]
+    fn host_mac(&self) -> Option<String> {
+        mac_text(self.spec.host_mac)
+    }
+    /// The pod end's MAC, or None for kernel-chosen.
+    #[getter]
+    fn pod_mac(&self) -> Option<String> {
+        mac_text(self.spec.pod_mac)
+    }
+    /// ``"proxy_entry"`` or ``"proxy_arp"``.
+    #[getter]
+    fn uplink_arp(&self) -> &'static str {
+        match self.spec.uplink_arp {
+            UplinkArp::ProxyEntry => "proxy_entry",
+            UplinkArp::ProxyArp => "proxy_arp",
+        }
+    }
+    /// How attach announces the floating IPs, or None when it does not.
+    #[getter]
+    fn announce(&self) -> Option<PyAnnounceOptions> {
+        self.spec.announce.map(PyAnnounceOptions::from_core)
+    }
+    /// The bridge in bridge mode; None in routed mode.
+    #[getter]
+    fn bridge(&self) -> Option<&str> {
+        match &self.spec.mode {
+            Mode::Bridge(b) => Some(b.as_str()),
+            _ => None,
+        }
+    }
+    fn __repr__(&self) -> String {
+        let s = &self.spec;
+        let mut out = format!("FloatingIp({:?}, {:?}", s.pod_key, s.uplink.as_str());
+        if let Some(a) = &s.ipv4 {
+            out += &format!(", ipv4=('{}', '{}')", a.address, a.gateway);
+        }
+        if let Some(a) = &s.ipv6 {
+            out += &format!(", ipv6=('{}', '{}')", a.address, a.gateway);
+        }
+        out += &format!(", host_ifname={:?})", s.host_ifname.as_str());
+        out
+    }
+}
+
+fn addr_pair<'py>(py: Python<'py>, address: &IpPrefix, gateway: std::net::IpAddr) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(py, [interface_obj(py, address)?, gateway.into_pyobject(py)?])
+}
+
+/// What ``FloatingIp.attach`` did, and the announcement it started.
+#[pyclass(frozen, module = "floatip", name = "Attached")]
+pub(crate) struct PyAttached {
+    inner: AttachedValue,
+    announcement: Option<Py<PyBackgroundAnnounce>>,
+}
+
+struct AttachedValue {
+    host_ifindex: u32,
+    pod_ifindex: u32,
+    host_mac: Option<floatip::Mac>,
+    uplink_ifindex: u32,
+    uplink_mac: Option<floatip::Mac>,
+    changes: Vec<String>,
+    announced: Vec<String>,
+}
+
+impl PyAttached {
+    fn new(py: Python<'_>, a: Attached) -> PyResult<Self> {
+        let announcement = match a.announcement {
+            Some(bg) => Some(Py::new(py, PyBackgroundAnnounce::wrap(Some(bg)))?),
+            None => None,
+        };
+        Ok(PyAttached {
+            announcement,
+            inner: AttachedValue {
+                host_ifindex: a.host_ifindex,
+                pod_ifindex: a.pod_ifindex,
+                host_mac: a.host_mac,
+                uplink_ifindex: a.uplink_ifindex,
+                uplink_mac: a.uplink_mac,
+                changes: a.changes,
+                announced: a.announced,
+            },
+        })
+    }
+}
+
+#[pymethods]
+impl PyAttached {
+    /// Host-side veth index.
+    #[getter]
+    fn host_ifindex(&self) -> u32 {
+        self.inner.host_ifindex
+    }
+    /// Pod-side veth index (in the pod namespace).
+    #[getter]
+    fn pod_ifindex(&self) -> u32 {
+        self.inner.pod_ifindex
+    }
+    /// The host veth's MAC (the pod's gateway MAC in routed mode).
+    #[getter]
+    fn host_mac(&self) -> Option<String> {
+        mac_text(self.inner.host_mac)
+    }
+    /// The LAN-facing interface's index (uplink or its VLAN).
+    #[getter]
+    fn uplink_ifindex(&self) -> u32 {
+        self.inner.uplink_ifindex
+    }
+    /// The uplink's MAC: what LAN neighbours learn for the floating IP.
+    #[getter]
+    fn uplink_mac(&self) -> Option<String> {
+        mac_text(self.inner.uplink_mac)
+    }
+    /// Each change made, in order, as an ``ip``/``sysctl`` command would
+    /// say it; empty when everything was already in place.
+    #[getter]
+    fn changes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, &self.inner.changes)
+    }
+    /// What was announced before attach returned (its first round), in
+    /// words; empty when announcing is off.
+    #[getter]
+    fn announced<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, &self.inner.announced)
+    }
+    /// The announcement's remaining rounds, running in the background;
+    /// None when there are none.
+    #[getter]
+    fn announcement(&self, py: Python<'_>) -> Option<Py<PyBackgroundAnnounce>> {
+        self.announcement.as_ref().map(|a| a.clone_ref(py))
+    }
+    fn __repr__(&self) -> String {
+        let a = &self.inner;
+        format!(
+            "Attached(host_ifindex={}, pod_ifindex={}, host_mac={:?}, uplink_ifindex={}, uplink_mac={:?}, changes=<{} changes>)",
+            a.host_ifindex,
+            a.pod_ifindex,
+            mac_text(a.host_mac),
+            a.uplink_ifindex,
+            mac_text(a.uplink_mac),
+            a.changes.len()
+        )
+    }
+}
+
+/// One difference between a spec and the kernel's state.
+#[pyclass(frozen, eq, hash, module = "floatip", name = "Drift")]
+#[derive(PartialEq, Eq, Hash)]
+pub(crate) struct PyDrift {
+    place: &'static str,
+    expected: String,
+    found: String,
+}
+
+impl From<Drift> for PyDrift {
+    fn from(d: Drift) -> Self {
+        PyDrift { place: d.place, expected: d.expected, found: d.found }
+    }
+}
+
+#[pymethods]
+impl PyDrift {
+    /// Where: ``host``, ``pod`` or ``uplink``.
+    #[getter]
+    fn place(&self) -> &'static str {
+        self.place
+    }
+    /// What should be there, in ``ip``/``sysctl`` words.
+    #[getter]
+    fn expected(&self) -> &str {
+        &self.expected
+    }
+    /// What was found instead.
+    #[getter]
+    fn found(&self) -> &str {
+        &self.found
+    }
+    fn __str__(&self) -> String {
+        format!("{}: expected {}, found {}", self.place, self.expected, self.found)
+    }
+    fn __repr__(&self) -> String {
+        format!("Drift(place={:?}, expected={:?}, found={:?})", self.place, self.expected, self.found)
+    }
+}

@@ -1,0 +1,57 @@
+//! `floatip._floatip`: the native module of the Python package `floatip`.
+//!
+//! A thin PyO3 layer over the `floatip` crate. Arguments are converted and
+//! validated with the GIL held ([`args`]); every call that may block on the
+//! kernel runs through the one helper that releases the GIL ([`gil`]);
+//! every `floatip::Error` becomes a Python exception through the one
+//! mapping table ([`errors`]); results are frozen value classes
+//! ([`values`], [`floating`]). Nothing here forks or changes the calling
+//! thread's namespace.
+#![deny(unsafe_code)]
+
+mod announce;
+mod args;
+mod errors;
+mod floating;
+mod gil;
+mod handle;
+mod netns;
+mod values;
+
+use pyo3::prelude::*;
+
+/// Native module of the ``floatip`` package; import ``floatip`` instead.
+#[pymodule]
+fn _floatip(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    m.add_class::<netns::PyNetns>()?;
+    m.add_class::<handle::PyHandle>()?;
+    m.add_class::<values::PyLink>()?;
+    m.add_class::<values::PyAddress>()?;
+    m.add_class::<values::PyRoute>()?;
+    m.add_class::<values::PyNeighbour>()?;
+    m.add_class::<floating::PyFloatingIp>()?;
+    m.add_class::<floating::PyAttached>()?;
+    m.add_class::<floating::PyDrift>()?;
+    m.add_class::<announce::PyAnnounceOptions>()?;
+    m.add_class::<announce::PyAnnounceReport>()?;
+    m.add_class::<announce::PyAnnouncer>()?;
+    m.add_class::<announce::PyBackgroundAnnounce>()?;
+    m.add_function(wrap_pyfunction!(errors::_exception_for, m)?)?;
+
+    use floatip::neighbour::{NUD_FAILED, NUD_INCOMPLETE, NUD_PERMANENT, NUD_REACHABLE, NUD_STALE};
+    use floatip::route::{PROTO_BOOT, PROTO_STATIC, RTN_UNICAST, SCOPE_LINK, SCOPE_UNIVERSE, TABLE_MAIN};
+    m.add("TABLE_MAIN", TABLE_MAIN)?;
+    m.add("PROTO_BOOT", PROTO_BOOT)?;
+    m.add("PROTO_STATIC", PROTO_STATIC)?;
+    m.add("SCOPE_UNIVERSE", SCOPE_UNIVERSE)?;
+    m.add("SCOPE_LINK", SCOPE_LINK)?;
+    m.add("RTN_UNICAST", RTN_UNICAST)?;
+    m.add("NUD_INCOMPLETE", NUD_INCOMPLETE)?;
+    m.add("NUD_REACHABLE", NUD_REACHABLE)?;
+    m.add("NUD_STALE", NUD_STALE)?;
+    m.add("NUD_FAILED", NUD_FAILED)?;
+    m.add("NUD_PERMANENT", NUD_PERMANENT)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

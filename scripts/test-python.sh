@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds and tests the Python binding (floatip-py), from a fresh machine on:
+#   1. a virtualenv at .venv (created if missing) with maturin, pytest, mypy;
+#   2. the extension built in release mode into that venv;
+#   3. the pytest suite (root: it builds LANs out of network namespaces named
+#      fipt-<pid>-<n>-<tag> and deletes them; "no tests ran" is a failure);
+#   4. the stubs checked against the compiled module (mypy.stubtest), and
+#      the example node agent, the tests and the bench with mypy --strict;
+#   5. a wheel from `maturin build --release`, installed into a fresh
+#      virtualenv outside the repository, imported and smoke-tested.
+# Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+start=$SECONDS
+step() { echo; echo "== test-python: $*"; }
+
+# Debian tools the tests drive (a test that needs a tool never silently
+# passes without it).
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v ping >/dev/null || need+=(iputils-ping)
+if [ ${#need[@]} -gt 0 ]; then
+  step "apt-get install ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+step "virtualenv .venv"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+export VIRTUAL_ENV=$root/.venv PATH=$root/.venv/bin:$PATH
+python -m pip install -q --disable-pip-version-check -r floatip-py/requirements-dev.txt
+
+step "maturin develop --release"
+maturin develop --release -q -m floatip-py/Cargo.toml
+
+step "pytest"
+set +e
+python -m pytest floatip-py/tests -q -p no:cacheprovider
+rc=$?
+set -e
+if [ $rc -eq 5 ]; then
+  echo "test-python: pytest collected no tests" >&2
+  exit 1
+elif [ $rc -ne 0 ]; then
+  echo "test-python: pytest failed (exit $rc)" >&2
+  exit $rc
+fi
+
+# Run the type checks from a directory outside the source tree, so that
+# mypy finds the package once (installed), not also as a path.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+step "stubtest"
+(cd "$work" && python -m mypy.stubtest floatip --mypy-config-file "$root/floatip-py/pyproject.toml")
+
+step "mypy --strict: the example node agent, the tests, the bench"
+(cd "$work" && python -m mypy --strict --cache-dir "$work/.mypy_cache" "$root/floatip-py/examples/node_agent.py")
+(cd "$work" && python -m mypy --strict --cache-dir "$work/.mypy_cache" "$root/floatip-py/tests" "$root/floatip-py/bench")
+
+step "wheel: maturin build --release, install into a fresh venv, import"
+maturin build --release -q -m floatip-py/Cargo.toml -o "$work/dist"
+wheel=$(ls "$work"/dist/floatip-*.whl)
+echo "built $(basename "$wheel")"
+python3 -m venv "$work/venv"
+"$work/venv/bin/python" -m pip install -q --disable-pip-version-check "$wheel"
+(cd "$work" && "$work/venv/bin/python" - <<'PY'
+import ipaddress
+import floatip
+import floatip._floatip
+
+assert floatip.__file__.startswith(__import__("sys").prefix), floatip.__file__
+r = floatip.Route("10.0.0.100/23", gateway="10.0.0.1")
+assert r.dst == ipaddress.ip_network("10.0.0.0/23")
+f = floatip.FloatingIp("default/web-0", "up0", pod_netns_name="x", ipv4=("10.0.0.100/23", "10.0.0.1"))
+assert f.host_ifname.startswith("fip")
+try:
+    floatip.FloatingIp("k", "up0", pod_netns_name="x", ipv4=("10.0.0.1/23", "10.0.0.1"))
+except ValueError as e:
+    assert isinstance(e, floatip.InvalidArgumentError) and isinstance(e, OSError)
+else:
+    raise AssertionError("invalid spec accepted")
+import importlib.resources
+assert importlib.resources.files("floatip").joinpath("py.typed").is_file()
+assert importlib.resources.files("floatip").joinpath("_floatip.pyi").is_file()
+print("wheel ok:", floatip.__version__, floatip._floatip.__file__)
+PY
+)
+
+echo
+echo "test-python: all passed in $((SECONDS - start)) s"
