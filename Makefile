@@ -4,13 +4,15 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export RUST_BACKTRACE ?= 1
 
-.PHONY: test demo deps lint unit bench fmt clean
+.PHONY: test demo deps lint unit bench compare fmt clean
+N ?= 200
 
 test: deps lint
 	./scripts/sweep-netns.sh
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 	./scripts/test-python.sh
+	./scripts/compare.sh --smoke
 	./scripts/check-no-leftovers.sh
 
 demo: deps
@@ -27,6 +29,13 @@ lint:
 bench: deps
 	./scripts/sweep-netns.sh
 	$(CARGO) bench -p floatip-benches
+	./scripts/check-no-leftovers.sh
+
+# floatip against the original recipe, ip -batch, pyroute2, the Python binding
+# and a bare-socket floor, N pods each (docs/performance.md).
+compare: deps
+	./scripts/sweep-netns.sh
+	./scripts/compare.sh $(N)
 	./scripts/check-no-leftovers.sh
 
 fmt:

@@ -1,0 +1,331 @@
+//! The ways to wire a pod that the harness puts side by side. Each one
+//! builds the same state (checked by `state.rs`) and reports the time one
+//! pod's setup or teardown took, its pod namespace's creation or deletion
+//! included.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use floatip::floating::{FloatingIp, NetnsRef};
+use serde_json::{json, Value};
+
+use crate::lab::{NsThread, Pod, GATEWAY, UPLINK};
+
+/// One way of wiring pods.
+pub trait Method {
+    /// Short name, used in the table and in `results.json`.
+    fn name(&self) -> &'static str;
+    /// Creates the pod namespace and wires the pod; returns the time it took.
+    fn setup(&mut self, pod: &Pod) -> Result<Duration, String>;
+    /// Removes what setup made, the pod namespace included.
+    fn teardown(&mut self, pod: &Pod) -> Result<Duration, String>;
+}
+
+/// Runs `program args` with `input` on stdin; `Err` with its stderr when it
+/// fails.
+fn run(program: &str, args: &[&str], input: Option<&str>) -> Result<(), String> {
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+    let mut child = cmd.spawn().map_err(|e| format!("spawn {program}: {e}"))?;
+    if let Some(text) = input {
+        let mut stdin = child.stdin.take().expect("piped");
+        stdin.write_all(text.as_bytes()).map_err(|e| format!("write to {program}: {e}"))?;
+    }
+    let out = child.wait_with_output().map_err(|e| format!("wait for {program}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{program} {}: {}: {}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// The original write-up's script (`reference/k8s-floatingip-evolution.md`),
+/// one `ip` process per step, run by bash inside the host namespace as the
+/// write-up runs it on a node: host steps are plain `ip ...`, pod steps
+/// `ip netns exec POD ip ...`, sysctls are bash's `echo N > /proc/sys/...`.
+/// Added to the write-up so that the final state is floatip's routed mode:
+/// `brd +` on the address (floatip sets the broadcast address), the host
+/// veth's `proxy_delay=0` before its `proxy_arp=1`, the uplink's
+/// `proxy_delay=0` and its proxy entry. Not run: `ip_nonlocal_bind` and
+/// `arping` (announcing is measured on its own).
+pub struct Recipe {
+    host: NsThread,
+}
+
+impl Recipe {
+    /// Spawns its scripts from a thread inside the host namespace.
+    pub fn new(host: NsThread) -> Recipe {
+        Recipe { host }
+    }
+
+    /// The setup script of one pod.
+    pub fn setup_script(pod: &Pod) -> String {
+        let (ns, vh, ip, cidr) = (&pod.netns, &pod.host_if, pod.ip, pod.cidr());
+        format!(
+            "set -e
+ip netns add {ns}
+ip link add dev {vh} type veth peer name eth0
+ip link set dev eth0 netns {ns}
+ip link set dev {vh} up
+ip netns exec {ns} ip link set dev eth0 up
+ip netns exec {ns} ip addr add {cidr} brd + dev eth0
+ip route add {ip}/32 dev {vh}
+ip netns exec {ns} ip route add default via {GATEWAY} dev eth0
+ip netns exec {ns} ip link set dev lo up
+echo 1 > /proc/sys/net/ipv4/ip_forward
+echo 0 > /proc/sys/net/ipv4/neigh/{vh}/proxy_delay
+echo 1 > /proc/sys/net/ipv4/conf/{vh}/proxy_arp
+echo 0 > /proc/sys/net/ipv4/neigh/{UPLINK}/proxy_delay
+ip neigh add proxy {ip} dev {UPLINK}
+"
+        )
+    }
+
+    /// The teardown script of one pod.
+    pub fn teardown_script(pod: &Pod) -> String {
+        format!(
+            "set -e\nip link del dev {}\nip neigh del proxy {} dev {UPLINK}\nip netns del {}\n",
+            pod.host_if, pod.ip, pod.netns
+        )
+    }
+
+    fn bash(&self, script: String) -> Result<Duration, String> {
+        self.host.run(move || {
+            let t = Instant::now();
+            run("bash", &["-c", &script], None)?;
+            Ok(t.elapsed())
+        })
+    }
+}
+
+impl Method for Recipe {
+    fn name(&self) -> &'static str {
+        "recipe"
+    }
+    fn setup(&mut self, pod: &Pod) -> Result<Duration, String> {
+        self.bash(Self::setup_script(pod))
+    }
+    fn teardown(&mut self, pod: &Pod) -> Result<Duration, String> {
+        self.bash(Self::teardown_script(pod))
+    }
+}
+
+/// iproute2 batch mode, its fastest honest use per pod: three processes,
+/// all started inside the host namespace.
+/// 1. `ip -batch -` (host): `netns add`, the veth with its peer created
+///    directly in the pod namespace, host veth up, the /32 route, the
+///    uplink's proxy entry;
+/// 2. `sh -c 'echo ... > /proc/sys/...'` (host): the four sysctls in one
+///    process (`ip` has no sysctl command);
+/// 3. `ip -n POD -batch -`: pod veth up, address, default route, `lo` up.
+///
+/// Teardown is one `ip -batch -`: `link del`, `neigh del proxy`, `netns del`.
+pub struct IpBatch {
+    host: NsThread,
+}
+
+impl IpBatch {
+    /// Spawns its processes from a thread inside the host namespace.
+    pub fn new(host: NsThread) -> IpBatch {
+        IpBatch { host }
+    }
+
+    /// The three commands of one pod's setup: host batch, sysctl script,
+    /// pod batch.
+    pub fn setup_commands(pod: &Pod) -> (String, String, String) {
+        let (ns, vh, ip, cidr) = (&pod.netns, &pod.host_if, pod.ip, pod.cidr());
+        let host = format!(
+            "netns add {ns}
+link add {vh} type veth peer name eth0 netns {ns}
+link set {vh} up
+route add {ip}/32 dev {vh}
+neigh add proxy {ip} dev {UPLINK}
+"
+        );
+        let sysctl = format!(
+            "echo 0 > /proc/sys/net/ipv4/neigh/{vh}/proxy_delay && \
+             echo 1 > /proc/sys/net/ipv4/conf/{vh}/proxy_arp && \
+             echo 1 > /proc/sys/net/ipv4/ip_forward && \
+             echo 0 > /proc/sys/net/ipv4/neigh/{UPLINK}/proxy_delay"
+        );
+        let pod_batch = format!(
+            "link set eth0 up
+addr add {cidr} brd + dev eth0
+route add default via {GATEWAY} dev eth0
+link set lo up
+"
+        );
+        (host, sysctl, pod_batch)
+    }
+}
+
+impl Method for IpBatch {
+    fn name(&self) -> &'static str {
+        "ip-batch"
+    }
+    fn setup(&mut self, pod: &Pod) -> Result<Duration, String> {
+        let (host, sysctl, pod_batch) = Self::setup_commands(pod);
+        let ns = pod.netns.clone();
+        self.host.run(move || {
+            let t = Instant::now();
+            run("ip", &["-batch", "-"], Some(&host))?;
+            run("sh", &["-c", &sysctl], None)?;
+            run("ip", &["-n", &ns, "-batch", "-"], Some(&pod_batch))?;
+            Ok(t.elapsed())
+        })
+    }
+    fn teardown(&mut self, pod: &Pod) -> Result<Duration, String> {
+        let batch =
+            format!("link del {}\nneigh del proxy {} dev {UPLINK}\nnetns del {}\n", pod.host_if, pod.ip, pod.netns);
+        self.host.run(move || {
+            let t = Instant::now();
+            run("ip", &["-batch", "-"], Some(&batch))?;
+            Ok(t.elapsed())
+        })
+    }
+}
+
+/// floatip from Rust: `FloatingIp` with `create_pod_netns`, the host side in
+/// the lab's host namespace, `.no_announce()` (announcing is measured on its
+/// own). The timed part is `build()` + `attach()`, and `detach()`.
+pub struct FloatipRust {
+    host: NetnsRef,
+    specs: HashMap<usize, FloatingIp>,
+}
+
+impl FloatipRust {
+    /// Wires pods whose host side is the namespace `host`.
+    pub fn new(host: &str) -> FloatipRust {
+        FloatipRust { host: NetnsRef::Name(host.to_owned()), specs: HashMap::new() }
+    }
+
+    /// The spec of one pod.
+    pub fn spec(&self, pod: &Pod) -> floatip::Result<FloatingIp> {
+        FloatingIp::builder(format!("bench/pod{}", pod.k), UPLINK)
+            .host_netns(self.host.clone())
+            .create_pod_netns(pod.netns.clone())
+            .ipv4(pod.cidr(), GATEWAY)
+            .host_ifname(pod.host_if.clone())
+            .no_announce()
+            .build()
+    }
+}
+
+impl Method for FloatipRust {
+    fn name(&self) -> &'static str {
+        "floatip"
+    }
+    fn setup(&mut self, pod: &Pod) -> Result<Duration, String> {
+        let t = Instant::now();
+        let f = self.spec(pod).map_err(|e| e.to_string())?;
+        f.attach().map_err(|e| e.to_string())?;
+        let d = t.elapsed();
+        self.specs.insert(pod.k, f);
+        Ok(d)
+    }
+    fn teardown(&mut self, pod: &Pod) -> Result<Duration, String> {
+        let f = match self.specs.remove(&pod.k) {
+            Some(f) => f,
+            None => self.spec(pod).map_err(|e| e.to_string())?,
+        };
+        let t = Instant::now();
+        f.detach().map_err(|e| e.to_string())?;
+        Ok(t.elapsed())
+    }
+}
+
+/// A Python process running `worker.py` (pyroute2 or the floatip binding),
+/// driven over stdin/stdout with one JSON object per line. The worker times
+/// the library calls itself (`time.perf_counter_ns`), so the pipe between
+/// the harness and the worker is not counted.
+pub struct PyWorker {
+    name: &'static str,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl PyWorker {
+    /// Starts `python worker.py MODE` for the host namespace `host`, and
+    /// waits for its hello (imports done, sockets open).
+    pub fn start(name: &'static str, python: &Path, worker: &Path, mode: &str, host: &str) -> Result<PyWorker, String> {
+        let mut child = Command::new(python)
+            .arg(worker)
+            .args([mode, "--host", host, "--uplink", UPLINK, "--gateway", GATEWAY])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", python.display()))?;
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut w = PyWorker { name, child, stdin, stdout };
+        let hello = w.read()?;
+        if hello.get("ok") != Some(&Value::Bool(true)) {
+            return Err(format!("{name}: {}", hello.get("error").and_then(Value::as_str).unwrap_or("no hello")));
+        }
+        Ok(w)
+    }
+
+    fn read(&mut self) -> Result<Value, String> {
+        let mut line = String::new();
+        let n = self.stdout.read_line(&mut line).map_err(|e| format!("{}: read: {e}", self.name))?;
+        if n == 0 {
+            return Err(format!("{}: the worker exited", self.name));
+        }
+        serde_json::from_str(&line).map_err(|e| format!("{}: bad reply {line:?}: {e}", self.name))
+    }
+
+    /// Sends one request and returns the reply.
+    pub fn request(&mut self, req: Value) -> Result<Value, String> {
+        writeln!(self.stdin, "{req}").map_err(|e| format!("{}: write: {e}", self.name))?;
+        self.stdin.flush().map_err(|e| format!("{}: write: {e}", self.name))?;
+        let r = self.read()?;
+        if r.get("ok") == Some(&Value::Bool(true)) {
+            Ok(r)
+        } else {
+            Err(format!("{}: {}", self.name, r.get("error").and_then(Value::as_str).unwrap_or("failed")))
+        }
+    }
+
+    fn timed(&mut self, op: &str, pod: &Pod) -> Result<Duration, String> {
+        let r = self.request(json!({
+            "op": op, "k": pod.k, "netns": pod.netns, "host_if": pod.host_if,
+            "ip": pod.ip.to_string(), "prefixlen": crate::lab::PREFIX_LEN,
+        }))?;
+        let ns = r.get("ns").and_then(Value::as_u64).ok_or_else(|| format!("{}: reply without time", self.name))?;
+        Ok(Duration::from_nanos(ns))
+    }
+}
+
+impl Method for PyWorker {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn setup(&mut self, pod: &Pod) -> Result<Duration, String> {
+        self.timed("setup", pod)
+    }
+    fn teardown(&mut self, pod: &Pod) -> Result<Duration, String> {
+        self.timed("teardown", pod)
+    }
+}
+
+impl Drop for PyWorker {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "{}", json!({"op": "quit"}));
+        let _ = self.stdin.flush();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

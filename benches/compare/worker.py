@@ -1,0 +1,165 @@
+"""A Python worker of the comparison harness (benches/compare/main.rs).
+
+    python worker.py pyroute2|floatip --host NETNS --uplink up0 --gateway 10.0.0.1
+
+Reads one JSON request per line on stdin ({"op": "setup"|"teardown"|"quit",
+"k", "netns", "host_if", "ip", "prefixlen"}), does it, and answers one JSON
+line: {"ok": true, "ns": <nanoseconds the library calls took>} or
+{"ok": false, "error": "..."}. The first line it writes is a hello once
+imports are done and sockets are open, so neither is timed.
+
+pyroute2 is used the fastest way it offers without forking: the worker lives
+in the host namespace like a node agent (one IPRoute socket kept open), pod
+namespaces are created in-process with ``netns.setns(name, O_CREAT|O_EXCL,
+fork=False)`` between ``pushns()`` and ``popns()`` (the default
+``netns.create()`` and ``IPRoute(netns=...)`` fork a child for every call),
+the veth peer is created directly in the pod namespace, and sysctls are
+written to /proc/sys. floatip is used as documented: one ``FloatingIp`` per
+pod with ``create_pod_netns``, attach and detach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any, Callable
+
+NTF_PROXY = 0x08
+RTPROT_BOOT = 3
+RT_SCOPE_LINK = 253
+
+
+class Pyroute2Pods:
+    """Pods wired with pyroute2."""
+
+    def __init__(self, host: str, uplink: str, gateway: str) -> None:
+        from pyroute2 import IPRoute, netns
+
+        self.netns = netns
+        self.IPRoute = IPRoute
+        self.gateway = gateway
+        self.uplink = uplink
+        # Live in the host namespace for good, as an agent on the node does.
+        netns.setns(host, flags=0, fork=False)
+        self.ipr = IPRoute()
+        self.uplink_index = self.ipr.link_lookup(ifname=uplink)[0]
+
+    def setup(self, netns: str, host_if: str, ip: str, prefixlen: int) -> None:
+        ns = self.netns
+        # Create the pod namespace in this thread and open a socket inside.
+        ns.pushns()
+        try:
+            ns.setns(netns, flags=os.O_CREAT | os.O_EXCL, fork=False)
+            pod = self.IPRoute()
+        finally:
+            ns.popns()
+        try:
+            ipr = self.ipr
+            ipr.link("add", ifname=host_if, kind="veth", peer={"ifname": "eth0", "net_ns_fd": netns})
+            eth0 = pod.link_lookup(ifname="eth0")[0]
+            pod.link("set", index=eth0, state="up")
+            bits = 32 - prefixlen
+            raw = int.from_bytes(bytes(int(x) for x in ip.split(".")), "big")
+            brd = ".".join(str(b) for b in (raw | ((1 << bits) - 1)).to_bytes(4, "big"))
+            pod.addr("add", index=eth0, address=ip, prefixlen=prefixlen, broadcast=brd)
+            pod.route("add", dst="0.0.0.0/0", gateway=self.gateway, oif=eth0, proto=RTPROT_BOOT)
+            host = ipr.link_lookup(ifname=host_if)[0]
+            ipr.link("set", index=host, state="up")
+            for path, value in (
+                (f"/proc/sys/net/ipv4/neigh/{host_if}/proxy_delay", "0"),
+                (f"/proc/sys/net/ipv4/conf/{host_if}/proxy_arp", "1"),
+                ("/proc/sys/net/ipv4/ip_forward", "1"),
+                (f"/proc/sys/net/ipv4/neigh/{self.uplink}/proxy_delay", "0"),
+            ):
+                with open(path, "w") as f:
+                    f.write(value)
+            ipr.route(
+                "add", dst=f"{ip}/32", oif=host, scope=RT_SCOPE_LINK, proto=RTPROT_BOOT
+            )
+            ipr.neigh("add", dst=ip, ifindex=self.uplink_index, flags=NTF_PROXY)
+            pod.link("set", index=1, state="up")  # lo is ifindex 1 in every netns
+        finally:
+            pod.close()
+
+    def teardown(self, netns: str, host_if: str, ip: str, prefixlen: int) -> None:
+        self.ipr.link("del", ifname=host_if)
+        self.ipr.neigh("del", dst=ip, ifindex=self.uplink_index, flags=NTF_PROXY)
+        self.netns.remove(netns)
+
+
+class FloatipPods:
+    """Pods wired with the floatip Python binding."""
+
+    def __init__(self, host: str, uplink: str, gateway: str) -> None:
+        import floatip
+
+        self.floatip = floatip
+        self.host = host
+        self.uplink = uplink
+        self.gateway = gateway
+        self.specs: dict[str, Any] = {}
+
+    def spec(self, netns: str, host_if: str, ip: str, prefixlen: int) -> Any:
+        return self.floatip.FloatingIp(
+            "bench/" + host_if,
+            self.uplink,
+            create_pod_netns=netns,
+            host_netns=self.host,
+            ipv4=(f"{ip}/{prefixlen}", self.gateway),
+            host_ifname=host_if,
+            announce=False,
+        )
+
+    def setup(self, netns: str, host_if: str, ip: str, prefixlen: int) -> None:
+        fip = self.spec(netns, host_if, ip, prefixlen)
+        fip.attach()
+        self.specs[netns] = fip
+
+    def teardown(self, netns: str, host_if: str, ip: str, prefixlen: int) -> None:
+        fip = self.specs.pop(netns, None) or self.spec(netns, host_if, ip, prefixlen)
+        fip.detach()
+
+
+def reply(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["pyroute2", "floatip"])
+    ap.add_argument("--host", required=True)
+    ap.add_argument("--uplink", required=True)
+    ap.add_argument("--gateway", required=True)
+    a = ap.parse_args()
+    # The harness handles Ctrl-C and tells this worker to quit.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        pods = (Pyroute2Pods if a.mode == "pyroute2" else FloatipPods)(a.host, a.uplink, a.gateway)
+    except Exception as e:  # reported to the harness, which skips or fails
+        reply({"ok": False, "error": f"{type(e).__name__}: {e}"})
+        return 1
+    reply({"ok": True})
+    ops: dict[str, Callable[..., None]] = {"setup": pods.setup, "teardown": pods.teardown}
+    clock = time.perf_counter_ns
+    for line in sys.stdin:
+        req = json.loads(line)
+        op = req.get("op")
+        if op == "quit":
+            break
+        args = (req["netns"], req["host_if"], req["ip"], int(req["prefixlen"]))
+        try:
+            t = clock()
+            ops[op](*args)
+            reply({"ok": True, "ns": clock() - t})
+        except Exception as e:
+            reply({"ok": False, "error": f"{op} {req['netns']}: {type(e).__name__}: {e}"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

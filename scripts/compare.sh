@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The side-by-side performance harness (`make compare`): floatip against the
+# original one-`ip`-per-step recipe, `ip -batch`, pyroute2, floatip's Python
+# binding and a bare-socket floor, all in network namespaces it creates
+# (fipbench-<pid>-*) and deletes. See docs/performance.md.
+#
+#   scripts/compare.sh [N] [--smoke] [--docs] [harness options...]
+#
+#   N           pods per method (default 200); same as --pods N
+#   --smoke     N=5, one repetition, small scale/announce phases, no plot:
+#               a quick check (well under a minute) that every method still
+#               runs and builds the same kernel state; exits non-zero if not
+#   --docs      also copy the plot to docs/compare.png
+#   other options go to the harness (benches/compare/main.rs): --reps R,
+#   --teardown-reps T, --paired-reps P, --scale S, --announce-ips A,
+#   --methods a,b,..., --strict (fail when a performance target is missed)
+#
+# Needs root. Creates target/compare/venv (pyroute2, and matplotlib for the
+# plot) from PyPI the first time; uses the repo's .venv for the floatip
+# Python binding when it is there (the method is reported as skipped if not).
+# Results: target/compare/results.json and target/compare/compare.png.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=$root/target/compare
+venv=$out/venv
+cargo=${CARGO:-cargo}
+
+smoke=0
+docs=0
+args=()
+for a in "$@"; do
+  case "$a" in
+    --smoke) smoke=1; args+=("$a") ;;
+    --docs) docs=1 ;;
+    ''|*[!0-9]*) args+=("$a") ;;
+    *) args+=(--pods "$a") ;;
+  esac
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "compare.sh: needs root (it creates network namespaces)" >&2
+  exit 1
+fi
+for tool in ip bash python3; do
+  command -v "$tool" >/dev/null || { echo "compare.sh: $tool is missing (make deps installs it)" >&2; exit 1; }
+done
+
+# Python tools for the pyroute2 method and the plot, pinned, in a venv of
+# the harness's own (never the system Python, never the binding's .venv).
+mkdir -p "$out"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+want=(pyroute2==0.9.7)
+[ "$smoke" = 1 ] || want+=(matplotlib)
+if ! "$venv/bin/python" -c 'import pyroute2' 2>/dev/null \
+   || { [ "$smoke" = 0 ] && ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; }; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${want[@]}"
+fi
+
+"$cargo" build --quiet --release -p floatip-benches --bin compare
+
+floatip_python=$root/.venv/bin/python
+"$root/target/release/compare" --out "$out" \
+  --pyroute2-python "$venv/bin/python" \
+  --floatip-python "$floatip_python" \
+  --worker "$root/benches/compare/worker.py" \
+  "${args[@]}"
+
+if [ "$smoke" = 0 ]; then
+  "$venv/bin/python" "$root/benches/compare/plot.py" "$out/results.json" "$out/compare.png"
+  if [ "$docs" = 1 ]; then
+    cp "$out/compare.png" "$root/docs/compare.png"
+    echo "copied the plot to docs/compare.png"
+  fi
+fi
