@@ -240,12 +240,14 @@ fn setup_steps(pod: &Pod, uplink_index: u32, min: bool) -> Vec<Step> {
     let create = NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
     let mut b = Builder { steps: Vec::new(), seq: 0 };
     let conf = |what: &str, dev: &str, param: &str| format!("/proc/sys/net/ipv4/{what}/{dev}/{param}");
+    let v6conf = |dev: &str, param: &str| format!("/proc/sys/net/ipv6/conf/{dev}/{param}");
     if min {
         let host = MIN_HOST_IFINDEX_BASE + pod.k as u32;
         b.nl(Sock::Host, Rt::NewLink(veth(pod, host, MIN_POD_IFINDEX)), create, Expect::Ack);
         b.nl(Sock::Pod, Rt::SetLink(link_up(MIN_POD_IFINDEX)), NLM_F_ACK, Expect::Ack);
         b.nl(Sock::Pod, Rt::NewAddress(addr(pod, MIN_POD_IFINDEX)), create, Expect::Ack);
         b.nl(Sock::Pod, Rt::NewRoute(route(Ipv4Addr::UNSPECIFIED, 0, Some(gw), MIN_POD_IFINDEX)), create, Expect::Ack);
+        b.steps.push(Step::SysctlWrite { path: v6conf(&pod.host_if, "disable_ipv6"), value: "1" });
         b.nl(Sock::Host, Rt::SetLink(link_up(host)), NLM_F_ACK, Expect::Ack);
         b.steps.push(Step::SysctlWrite { path: conf("neigh", &pod.host_if, "proxy_delay"), value: "0" });
         b.steps.push(Step::SysctlWrite { path: conf("conf", &pod.host_if, "proxy_arp"), value: "1" });
@@ -264,6 +266,7 @@ fn setup_steps(pod: &Pod, uplink_index: u32, min: bool) -> Vec<Step> {
     b.nl(Sock::Pod, Rt::SetLink(link_up(POD_IFINDEX)), NLM_F_ACK, Expect::Ack);
     b.nl(Sock::Pod, Rt::NewAddress(addr(pod, POD_IFINDEX)), create, Expect::Ack);
     b.nl(Sock::Pod, Rt::NewRoute(route(Ipv4Addr::UNSPECIFIED, 0, Some(gw), POD_IFINDEX)), create, Expect::Ack);
+    b.steps.push(Step::SysctlReplace { path: v6conf(&pod.host_if, "disable_ipv6"), value: "1" });
     b.nl(Sock::Host, Rt::SetLink(link_up(HOST_IFINDEX)), NLM_F_ACK, Expect::Ack);
     b.steps.push(Step::SysctlReplace { path: conf("neigh", &pod.host_if, "proxy_delay"), value: "0" });
     b.steps.push(Step::SysctlReplace { path: conf("conf", &pod.host_if, "proxy_arp"), value: "1" });

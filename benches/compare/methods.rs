@@ -70,6 +70,7 @@ impl Recipe {
 ip netns add {ns}
 ip link add dev {vh} type veth peer name eth0
 ip link set dev eth0 netns {ns}
+echo 1 > /proc/sys/net/ipv6/conf/{vh}/disable_ipv6
 ip link set dev {vh} up
 ip netns exec {ns} ip link set dev eth0 up
 ip netns exec {ns} ip addr add {cidr} brd + dev eth0
@@ -147,7 +148,8 @@ neigh add proxy {ip} dev {UPLINK}
 "
         );
         let sysctl = format!(
-            "echo 0 > /proc/sys/net/ipv4/neigh/{vh}/proxy_delay && \
+            "echo 1 > /proc/sys/net/ipv6/conf/{vh}/disable_ipv6 && \
+             echo 0 > /proc/sys/net/ipv4/neigh/{vh}/proxy_delay && \
              echo 1 > /proc/sys/net/ipv4/conf/{vh}/proxy_arp && \
              echo 1 > /proc/sys/net/ipv4/ip_forward && \
              echo 0 > /proc/sys/net/ipv4/neigh/{UPLINK}/proxy_delay"

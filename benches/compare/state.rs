@@ -7,8 +7,8 @@
 //! `pod<k>/eth0` or `host/vh<k>`, checked by ifindex both ways); IPv4
 //! addresses with prefix, broadcast, scope and flags; every IPv4 route of
 //! every table with type, protocol, scope, source and next hop; the host's
-//! proxy entries; and the host's `ip_forward`, `conf/*/proxy_arp` and
-//! `neigh/*/proxy_delay`.
+//! proxy entries; and the host's `ip_forward`, `conf/*/proxy_arp`,
+//! `neigh/*/proxy_delay` and `ipv6/conf/*/disable_ipv6`.
 //!
 //! Left out on purpose (they differ from run to run whoever configures the
 //! pod, or are the kernel's own doing): MAC addresses, ifindexes and netns
@@ -213,7 +213,7 @@ pub fn snapshot(lab: &Lab, pods: &[Pod]) -> Result<Snapshot, String> {
     // Sysctls, read by a shell inside the host namespace.
     let sh = Command::new("ip")
         .args(["netns", "exec", &lab.host.name, "sh", "-c"])
-        .arg("cd /proc/sys/net/ipv4 && grep -H . ip_forward conf/*/proxy_arp neigh/*/proxy_delay")
+        .arg("cd /proc/sys/net && grep -H . ipv4/ip_forward ipv4/conf/*/proxy_arp ipv4/neigh/*/proxy_delay ipv6/conf/*/disable_ipv6")
         .output()
         .map_err(|e| format!("ip netns exec: {e}"))?;
     if !sh.status.success() {

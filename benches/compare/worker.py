@@ -68,6 +68,9 @@ class Pyroute2Pods:
             pod.addr("add", index=eth0, address=ip, prefixlen=prefixlen, broadcast=brd)
             pod.route("add", dst="0.0.0.0/0", gateway=self.gateway, oif=eth0, proto=RTPROT_BOOT)
             host = ipr.link_lookup(ifname=host_if)[0]
+            # IPv4-only pod: no IPv6 on the host veth (as floatip does).
+            with open(f"/proc/sys/net/ipv6/conf/{host_if}/disable_ipv6", "w") as f:
+                f.write("1")
             ipr.link("set", index=host, state="up")
             for path, value in (
                 (f"/proc/sys/net/ipv4/neigh/{host_if}/proxy_delay", "0"),

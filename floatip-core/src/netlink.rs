@@ -92,7 +92,13 @@ impl Handle {
     /// A handle whose socket lives in `netns`. The calling thread enters
     /// the namespace only for the `socket()` call.
     pub fn in_netns(netns: &Netns) -> Result<Handle> {
-        let _inside = netns.enter()?;
+        Self::in_netns_from(netns, None)
+    }
+
+    /// [`Handle::in_netns`], returning the thread to `home` (see
+    /// [`Netns::enter_from`]).
+    pub(crate) fn in_netns_from(netns: &Netns, home: Option<&Netns>) -> Result<Handle> {
+        let _inside = netns.enter_from(home)?;
         Self::open_here(netns.describe())
     }
 

@@ -210,10 +210,19 @@ impl Netns {
     /// Moves the calling thread into this namespace until the guard drops.
     /// Used to create sockets and open `/proc/sys` files that must belong to
     /// this namespace; keep the guard for one such call only.
-    pub(crate) fn enter(&self) -> Result<NetnsGuard> {
+    pub(crate) fn enter(&self) -> Result<NetnsGuard<'static>> {
         let back = File::open(THREAD_NETNS).map_err(|e| Error::io("open netns", THREAD_NETNS, e))?;
         sys::setns_net(self.fd.as_fd()).map_err(|e| Error::io("setns", self.describe(), e))?;
-        Ok(NetnsGuard { back: OwnedFd::from(back) })
+        Ok(NetnsGuard { back: Back::Owned(OwnedFd::from(back)) })
+    }
+
+    /// Like [`Netns::enter`], returning to `home` (which the caller opened
+    /// with [`Netns::current`] on this thread): for a sequence of short
+    /// visits, it saves opening `/proc/thread-self/ns/net` each time.
+    pub(crate) fn enter_from<'h>(&self, home: Option<&'h Netns>) -> Result<NetnsGuard<'h>> {
+        let Some(home) = home else { return self.enter() };
+        sys::setns_net(self.fd.as_fd()).map_err(|e| Error::io("setns", self.describe(), e))?;
+        Ok(NetnsGuard { back: Back::Home(home.fd.as_fd()) })
     }
 }
 
@@ -230,13 +239,23 @@ impl AsRawFd for Netns {
 }
 
 /// Returns the thread to its original namespace when dropped.
-pub(crate) struct NetnsGuard {
-    back: OwnedFd,
+pub(crate) struct NetnsGuard<'h> {
+    back: Back<'h>,
 }
 
-impl Drop for NetnsGuard {
+enum Back<'h> {
+    /// The thread's namespace, opened on entry.
+    Owned(OwnedFd),
+    /// A namespace the caller holds open for a series of visits.
+    Home(BorrowedFd<'h>),
+}
+
+impl Drop for NetnsGuard<'_> {
     fn drop(&mut self) {
-        restore_or_abort(self.back.as_fd());
+        match &self.back {
+            Back::Owned(fd) => restore_or_abort(fd.as_fd()),
+            Back::Home(fd) => restore_or_abort(*fd),
+        }
     }
 }
 
@@ -254,6 +273,17 @@ fn restore_or_abort(fd: BorrowedFd<'_>) {
 /// namespace bind mounts made under it are seen by every mount namespace
 /// (what `ip netns add` does).
 fn ensure_shared_run_dir(dir: &Path) -> Result<()> {
+    // Once per process is enough: it stays a shared mount point.
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    make_shared_run_dir(dir)?;
+    DONE.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+fn make_shared_run_dir(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| Error::io("create", dir.display().to_string(), e))?;
     let shared = libc::MS_SHARED | libc::MS_REC;
     match sys::set_propagation(dir, shared) {

@@ -149,13 +149,19 @@ impl Netns {
     /// have to restore the value needs, at half the cost of get + set.
     /// Nothing is written when the value is already `value`.
     pub fn sysctl_replace(&self, key: &SysctlKey, value: &str) -> Result<String> {
+        self.sysctl_replace_from(key, value, None)
+    }
+
+    /// [`Netns::sysctl_replace`], returning the thread to `home` (see
+    /// [`Netns::enter_from`]).
+    pub(crate) fn sysctl_replace_from(&self, key: &SysctlKey, value: &str, home: Option<&Netns>) -> Result<String> {
         use std::os::unix::fs::FileExt;
         let object = || format!("{key}={value} in {}", self.describe());
         if value.contains('\n') {
             return Err(Error::invalid("sysctl value", value, "contains a newline"));
         }
         let f = {
-            let _inside = self.enter()?;
+            let _inside = self.enter_from(home)?;
             OpenOptions::new()
                 .read(true)
                 .write(true)
