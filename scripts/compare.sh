@@ -29,13 +29,20 @@ cargo=${CARGO:-cargo}
 smoke=0
 docs=0
 args=()
+prev=
 for a in "$@"; do
+  case "$prev" in
+    # The value of an option that takes one passes through as it is.
+    --reps|--teardown-reps|--paired-reps|--scale|--announce-ips|--methods|--pods|--out)
+      args+=("$a"); prev=; continue ;;
+  esac
   case "$a" in
     --smoke) smoke=1; args+=("$a") ;;
     --docs) docs=1 ;;
     ''|*[!0-9]*) args+=("$a") ;;
     *) args+=(--pods "$a") ;;
   esac
+  prev=$a
 done
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -561,14 +561,27 @@ impl Ctx {
     }
 
     /// Writes a sysctl unless it already has `value`; records the old value.
-    fn sysctl(&mut self, in_pod: bool, key: SysctlKey, value: &str) -> Result<()> {
-        self.step(&format!("sysctl {key}"))?;
-        let ns = if in_pod { self.pod_ns() } else { &self.host_ns };
-        let old = ns.sysctl_replace_from(&key, value, Some(&self.home))?;
-        if old == value {
-            return Ok(());
+    fn sysctl(&mut self, in_pod: bool, key: SysctlKey, value: &'static str) -> Result<()> {
+        self.sysctls(in_pod, vec![(key, value)])
+    }
+
+    /// Writes several sysctls of one namespace, in order, opening all their
+    /// files in one visit to the namespace; each records its old value.
+    /// Nothing is written if any file is missing.
+    fn sysctls(&mut self, in_pod: bool, items: Vec<(SysctlKey, &'static str)>) -> Result<()> {
+        for (key, _) in &items {
+            self.step(&format!("sysctl {key}"))?;
         }
-        self.done(format!("sysctl -w {key}={value}"), Some(Undo::Sysctl { in_pod, key, old }));
+        let ns = if in_pod { self.pod_ns() } else { &self.host_ns };
+        let keys: Vec<&SysctlKey> = items.iter().map(|(k, _)| k).collect();
+        let files = ns.open_sysctls(&keys, Some(&self.home))?;
+        for ((key, value), f) in items.into_iter().zip(files) {
+            let ns = if in_pod { self.pod_ns() } else { &self.host_ns };
+            let old = ns.sysctl_replace_file(&f, &key, value)?;
+            if old != value {
+                self.done(format!("sysctl -w {key}={value}"), Some(Undo::Sysctl { in_pod, key, old }));
+            }
+        }
         Ok(())
     }
 
@@ -750,21 +763,26 @@ impl FloatingIp {
     fn attach_steps(&self, cx: &mut Ctx) -> Result<Attached> {
         // The pod namespace: open, or create (undo: delete).
         let mut pod_ns_exists = true;
+        let mut pod_handle = None;
         let pod_ns = match (&self.pod_netns, self.create_pod_netns) {
             (NetnsRef::Name(n), true) => match Netns::open(n) {
                 Ok(ns) => ns,
                 Err(e) if e.is_not_found() => {
                     pod_ns_exists = false;
                     cx.step("create pod netns")?;
-                    let ns = Netns::create(n)?;
+                    let (ns, h) = Netns::create_with_handle(n, Some(&cx.home))?;
                     cx.done(format!("ip netns add {n}"), Some(Undo::DeleteNetns(n.clone())));
+                    pod_handle = Some(h);
                     ns
                 }
                 Err(e) => return Err(e),
             },
             (r, _) => r.open().map_err(|e| with_what(e, "pod netns"))?,
         };
-        cx.pod = Some(Handle::in_netns_from(&pod_ns, Some(&cx.home))?);
+        cx.pod = Some(match pod_handle {
+            Some(h) => h,
+            None => Handle::in_netns_from(&pod_ns, Some(&cx.home))?,
+        });
         cx.pod_ns = Some(pod_ns);
 
         let (uplink, existing) = self.preflight(cx, pod_ns_exists)?;
@@ -871,18 +889,9 @@ impl FloatingIp {
             }
         }
 
-        // Host side.
-        if self.ipv6.is_some() {
-            cx.sysctl(false, SysctlKey::ipv6_conf(&self.host_ifname, "accept_dad")?, "0")?;
-        } else if routed {
-            // An IPv4-only pod needs no IPv6 on its host veth. Left on, each
-            // host veth adds a link-local and a multicast route that the
-            // kernel keeps under one prefix node per table, so every new pod
-            // costs more than the last (measured: the 1000th attach 1.6x
-            // the first; flat with this). Off before link up, so those
-            // routes are never made.
-            cx.sysctl(false, SysctlKey::ipv6_conf(&self.host_ifname, "disable_ipv6")?, "1")?;
-        }
+        // Host side: every sysctl first, in one visit to the host netns
+        // (their files exist once the veth does), then the link up.
+        cx.sysctls(false, self.host_sysctls(routed)?)?;
         if !host_if.up {
             cx.step("host veth up")?;
             cx.host.link_set_up(host_if.index)?;
@@ -953,34 +962,66 @@ impl FloatingIp {
         })
     }
 
+    /// The host namespace's sysctls, in the order they must be written.
+    fn host_sysctls(&self, routed: bool) -> Result<Vec<(SysctlKey, &'static str)>> {
+        let hv = &self.host_ifname;
+        let lan = self.lan_ifname();
+        let mut v = Vec::new();
+        if self.ipv6.is_some() {
+            // DAD on a point-to-point veth is pointless, and while it runs
+            // NDP between the two ends goes unanswered.
+            v.push((SysctlKey::ipv6_conf(hv, "accept_dad")?, "0"));
+        } else if routed {
+            // An IPv4-only pod needs no IPv6 on its host veth. Left on, each
+            // host veth adds a link-local and a multicast route that the
+            // kernel keeps under one prefix node per table, so every new pod
+            // costs more than the last (measured: the 1000th attach 1.6x
+            // the first; flat with this). Off before link up, so those
+            // routes are never made.
+            v.push((SysctlKey::ipv6_conf(hv, "disable_ipv6")?, "1"));
+        }
+        if !routed {
+            return Ok(v);
+        }
+        if self.ipv4.is_some() {
+            // proxy_delay before proxy_arp: the reverse order has crashed
+            // older kernels, and a delay would hold the pod's first ARP.
+            v.push((SysctlKey::ipv4_neigh(hv, "proxy_delay")?, "0"));
+            v.push((SysctlKey::ipv4_conf(hv, "proxy_arp")?, "1"));
+            // Proxy ARP answers only with forwarding on the receiving side.
+            v.push((SysctlKey::ipv4_forward(), "1"));
+            v.push((SysctlKey::ipv4_neigh(&lan, "proxy_delay")?, "0"));
+            if self.uplink_arp == UplinkArp::ProxyArp {
+                v.push((SysctlKey::ipv4_conf(&lan, "proxy_arp")?, "1"));
+            }
+        }
+        if self.ipv6.is_some() {
+            let all = IfName::new("all").expect("valid");
+            v.push((SysctlKey::ipv6_conf(&all, "forwarding")?, "1"));
+            v.push((SysctlKey::ipv6_neigh(hv, "proxy_delay")?, "0"));
+            v.push((SysctlKey::ipv6_conf(hv, "proxy_ndp")?, "1"));
+            v.push((SysctlKey::ipv6_neigh(&lan, "proxy_delay")?, "0"));
+            v.push((SysctlKey::ipv6_conf(&lan, "proxy_ndp")?, "1"));
+        }
+        Ok(v)
+    }
+
+    /// Routes and proxy entries of the routed mode (its sysctls are set by
+    /// then).
     fn routed_host_steps(&self, cx: &mut Ctx, host_if: u32, lan_if: u32) -> Result<()> {
         let hv = &self.host_ifname;
         let lan = self.lan_ifname();
         if let Some(a) = &self.ipv4 {
-            // proxy_delay before proxy_arp: the reverse order has crashed
-            // older kernels, and a delay would hold the pod's first ARP.
-            cx.sysctl(false, SysctlKey::ipv4_neigh(hv, "proxy_delay")?, "0")?;
-            cx.sysctl(false, SysctlKey::ipv4_conf(hv, "proxy_arp")?, "1")?;
             self.host_route(cx, a, host_if)?;
-            // Proxy ARP answers only with forwarding on the receiving side.
-            cx.sysctl(false, SysctlKey::ipv4_forward(), "1")?;
-            cx.sysctl(false, SysctlKey::ipv4_neigh(&lan, "proxy_delay")?, "0")?;
-            match self.uplink_arp {
-                UplinkArp::ProxyEntry => self.proxy_entry(cx, lan_if, &lan, a.address.addr())?,
-                UplinkArp::ProxyArp => cx.sysctl(false, SysctlKey::ipv4_conf(&lan, "proxy_arp")?, "1")?,
+            if self.uplink_arp == UplinkArp::ProxyEntry {
+                self.proxy_entry(cx, lan_if, &lan, a.address.addr())?;
             }
         }
         if let Some(a) = &self.ipv6 {
-            let all = IfName::new("all").expect("valid");
-            cx.sysctl(false, SysctlKey::ipv6_conf(&all, "forwarding")?, "1")?;
             // The pod resolves its gateway through the host veth: the kernel
             // answers NDP only for proxy entries, so one for the gateway.
-            cx.sysctl(false, SysctlKey::ipv6_neigh(hv, "proxy_delay")?, "0")?;
-            cx.sysctl(false, SysctlKey::ipv6_conf(hv, "proxy_ndp")?, "1")?;
             self.proxy_entry(cx, host_if, hv, a.gateway)?;
             self.host_route(cx, a, host_if)?;
-            cx.sysctl(false, SysctlKey::ipv6_neigh(&lan, "proxy_delay")?, "0")?;
-            cx.sysctl(false, SysctlKey::ipv6_conf(&lan, "proxy_ndp")?, "1")?;
             self.proxy_entry(cx, lan_if, &lan, a.address.addr())?;
         }
         Ok(())

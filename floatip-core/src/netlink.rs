@@ -102,7 +102,7 @@ impl Handle {
         Self::open_here(netns.describe())
     }
 
-    fn open_here(netns: String) -> Result<Handle> {
+    pub(crate) fn open_here(netns: String) -> Result<Handle> {
         let io = |op, e| Error::io(op, netns.clone(), e);
         let mut sock = Socket::new(NETLINK_ROUTE).map_err(|e| io("socket(NETLINK_ROUTE)", e))?;
         // SOCK_CLOEXEC is not set by netlink-sys: never leak into children.

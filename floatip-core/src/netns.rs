@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::name::validate_netns_name;
+use crate::netlink::Handle;
 use crate::sys;
 
 /// Where `ip netns add` keeps named namespaces.
@@ -92,6 +93,18 @@ impl Netns {
     /// back. The namespace then lives as long as the mount (or any fd or
     /// process inside it). Fails with `AlreadyExists` if the name is taken.
     pub fn create(name: &str) -> Result<Netns> {
+        Self::create_inner(name, None, false).map(|(ns, _)| ns)
+    }
+
+    /// [`Netns::create`], returning the thread to `home` (opened by the
+    /// caller with [`Netns::current`]), and with a netlink handle made while
+    /// the thread is inside the new namespace: no second visit to open it.
+    pub(crate) fn create_with_handle(name: &str, home: Option<&Netns>) -> Result<(Netns, Handle)> {
+        let (ns, h) = Self::create_inner(name, home, true)?;
+        Ok((ns, h.expect("asked for a handle")))
+    }
+
+    fn create_inner(name: &str, home: Option<&Netns>, with_handle: bool) -> Result<(Netns, Option<Handle>)> {
         validate_netns_name(name)?;
         let run_dir = Path::new(NETNS_RUN_DIR);
         ensure_shared_run_dir(run_dir)?;
@@ -105,21 +118,40 @@ impl Netns {
             .mode(0o000)
             .open(&path)
             .map_err(|e| Error::io("create netns", object(), e))?;
+        let mut mounted_ok = false;
         let made = (|| {
-            let back = Netns::current()?;
+            let opened;
+            let back = match home {
+                Some(h) => h.fd.as_fd(),
+                None => {
+                    opened = Netns::current()?;
+                    opened.fd.as_fd()
+                }
+            };
             sys::unshare_net().map_err(|e| Error::io("unshare(CLONE_NEWNET)", object(), e))?;
             let mounted = sys::bind_mount(Path::new(THREAD_NETNS), &path);
+            mounted_ok = mounted.is_ok();
+            let handle = match (&mounted, with_handle) {
+                (Ok(()), true) => Some(Handle::open_here(object())),
+                _ => None,
+            };
             // Return to the original namespace before anything else can run on
             // this thread; failing to do so would leave the caller's thread
             // in the new namespace.
-            restore_or_abort(back.as_fd());
-            mounted.map_err(|e| Error::io("bind mount netns", object(), e))
+            restore_or_abort(back);
+            mounted.map_err(|e| Error::io("bind mount netns", object(), e))?;
+            handle.transpose()
         })();
-        if let Err(e) = made {
-            let _ = fs::remove_file(&path);
-            return Err(e);
+        match made {
+            Ok(h) => Ok((Self::open(name)?, h)),
+            Err(e) => {
+                if mounted_ok {
+                    let _ = sys::umount_detach(&path);
+                }
+                let _ = fs::remove_file(&path);
+                Err(e)
+            }
         }
-        Self::open(name)
     }
 
     /// Deletes a named namespace as `ip netns del NAME` does: lazy unmount of

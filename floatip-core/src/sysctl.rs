@@ -8,7 +8,7 @@
 //! turn into a path outside `/proc/sys/net/`.
 
 use std::fmt;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
@@ -155,19 +155,34 @@ impl Netns {
     /// [`Netns::sysctl_replace`], returning the thread to `home` (see
     /// [`Netns::enter_from`]).
     pub(crate) fn sysctl_replace_from(&self, key: &SysctlKey, value: &str, home: Option<&Netns>) -> Result<String> {
+        let f = self.open_sysctls(&[key], home)?.pop().expect("one file per key");
+        self.sysctl_replace_file(&f, key, value)
+    }
+
+    /// Opens several sysctl files of this namespace for reading and
+    /// writing in one visit (one `setns` there and back for all of them).
+    /// Fails before anything is written if any key is missing.
+    pub(crate) fn open_sysctls(&self, keys: &[&SysctlKey], home: Option<&Netns>) -> Result<Vec<File>> {
+        let _inside = self.enter_from(home)?;
+        keys.iter()
+            .map(|key| {
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(key.path())
+                    .map_err(|e| Error::io("open sysctl", format!("{key} in {}", self.describe()), e))
+            })
+            .collect()
+    }
+
+    /// Sets a sysctl through a file from [`Netns::open_sysctls`] and returns
+    /// the previous value; writes nothing when it already has `value`.
+    pub(crate) fn sysctl_replace_file(&self, f: &File, key: &SysctlKey, value: &str) -> Result<String> {
         use std::os::unix::fs::FileExt;
         let object = || format!("{key}={value} in {}", self.describe());
         if value.contains('\n') {
             return Err(Error::invalid("sysctl value", value, "contains a newline"));
         }
-        let f = {
-            let _inside = self.enter_from(home)?;
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(key.path())
-                .map_err(|e| Error::io("open sysctl", object(), e))?
-        };
         let mut buf = [0u8; 256];
         let n = f.read_at(&mut buf, 0).map_err(|e| Error::io("read sysctl", object(), e))?;
         let old = String::from_utf8_lossy(&buf[..n]).trim_end().to_owned();
