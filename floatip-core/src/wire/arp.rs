@@ -284,61 +284,7 @@ impl ArpRepr {
 mod tests {
     use super::*;
     use crate::wire::ethernet::{EthernetFrame, EthernetRepr, HEADER_LEN};
-
-    // Golden frames, captured on a veth pair between two namespaces:
-    //   ip netns add fipwire-a; ip netns add fipwire-b
-    //   ip link add w0 netns fipwire-a type veth peer name w1 netns fipwire-b
-    //   ip -n fipwire-a link set w0 address 02:00:00:00:00:0a up
-    //   ip -n fipwire-b link set w1 up
-    //   ip -n fipwire-a addr add 10.0.0.100/24 dev w0
-    //   ip netns exec fipwire-b tcpdump -i w1 -w arp.pcap -c 2 arp &
-    //   ip netns exec fipwire-a arping -c 1 -U -I w0 10.0.0.100
-    //   ip netns exec fipwire-a arping -c 1 -A -I w0 10.0.0.100
-    //   tcpdump -r arp.pcap -xx -e -n
-    // (iputils arping 20221126, Linux 6.18.) veth does not pad, so the
-    // captures are 42 bytes, not 60.
-
-    /// `arping -U` (unsolicited request): the target MAC is BROADCAST.
-    const ARPING_U: [u8; 42] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // eth dst: broadcast
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x0a, // eth src: w0
-        0x08, 0x06, // ethertype: ARP
-        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, // htype 1, ptype 0x0800, hlen 6, plen 4
-        0x00, 0x01, // op: request
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x0a, // sha: w0
-        0x0a, 0x00, 0x00, 0x64, // sip: 10.0.0.100
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // tha: broadcast (arping's choice)
-        0x0a, 0x00, 0x00, 0x64, // tip: 10.0.0.100
-    ];
-
-    /// `arping -A` (unsolicited reply): the target MAC is the sender's own.
-    const ARPING_A: [u8; 42] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // eth dst: broadcast
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x0a, // eth src: w0
-        0x08, 0x06, // ethertype: ARP
-        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, // htype 1, ptype 0x0800, hlen 6, plen 4
-        0x00, 0x02, // op: reply
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x0a, // sha: w0
-        0x0a, 0x00, 0x00, 0x64, // sip: 10.0.0.100
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x0a, // tha: w0 again (tha == sha)
-        0x0a, 0x00, 0x00, 0x64, // tip: 10.0.0.100
-    ];
-
-    /// The kernel's own gratuitous ARP, sent after
-    ///   ip netns exec fipwire-a sysctl -w net.ipv4.conf.w0.arp_notify=1
-    ///   ip -n fipwire-a link set w0 address 02:00:00:00:00:0c
-    /// (same tcpdump on w1): a request with target MAC 00:00:00:00:00:00.
-    const KERNEL_ARP_NOTIFY: [u8; 42] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // eth dst: broadcast
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x0c, // eth src: w0 (new MAC)
-        0x08, 0x06, // ethertype: ARP
-        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, // htype 1, ptype 0x0800, hlen 6, plen 4
-        0x00, 0x01, // op: request
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x0c, // sha: w0
-        0x0a, 0x00, 0x00, 0x64, // sip: 10.0.0.100
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // tha: zero
-        0x0a, 0x00, 0x00, 0x64, // tip: 10.0.0.100
-    ];
+    use crate::wire::golden::{ARPING_A, ARPING_U, KERNEL_ARP_NOTIFY};
 
     const IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
     const MAC_A: Mac = Mac([0x02, 0, 0, 0, 0, 0x0a]);

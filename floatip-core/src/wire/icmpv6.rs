@@ -400,6 +400,7 @@ fn find_tlla(mut options: &[u8]) -> Result<Option<Mac>, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::golden;
     use crate::wire::ipv6::{Ipv6Packet, HEADER_LEN as IPV6_HEADER_LEN};
 
     // Golden Neighbor Advertisements sent by the kernel (Linux 6.18),
@@ -415,46 +416,11 @@ mod tests {
     // Only the IPv6 packet is kept here (the Ethernet header is in the
     // garp.rs tests).
 
-    /// Sent when DAD for 2001:db8::100 completed (`ndisc_notify=1`):
-    /// unsolicited, O=1, S=0, R=0, source = the target itself.
-    const KERNEL_UNSOL_NA: [u8; 72] = [
-        // IPv6 header
-        0x60, 0x00, 0x00, 0x00, // version 6, tc 0, flow 0
-        0x00, 0x20, 0x3a, 0xff, // payload 32, next header 58, hop limit 255
-        0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, // src 2001:db8::100
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, //
-        0xff, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // dst ff02::1
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, //
-        // ICMPv6
-        0x88, 0x00, 0xf7, 0x23, // type 136, code 0, checksum 0xf723
-        0x20, 0x00, 0x00, 0x00, // flags: O; reserved
-        0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, // target 2001:db8::100
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, //
-        0x02, 0x01, // option: target link-layer address, length 1 (8 bytes)
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x0a, // w0's MAC
-    ];
+    /// `golden::KERNEL_UNSOL_NA` without its 14-byte Ethernet header.
+    const KERNEL_UNSOL_NA: &[u8] = golden::KERNEL_UNSOL_NA.split_at(14).1;
 
-    /// Sent after
-    ///   ip netns exec fipwire-a sysctl -w net.ipv6.conf.w0.forwarding=1
-    ///   ip -n fipwire-a link set w0 address 02:00:00:00:00:0e
-    /// for the link-local address fe80::ff:fe00:c (made from an earlier
-    /// MAC): R=1, O=1, S=0.
-    const KERNEL_ROUTER_NA: [u8; 72] = [
-        // IPv6 header
-        0x60, 0x00, 0x00, 0x00, // version 6, tc 0, flow 0
-        0x00, 0x20, 0x3a, 0xff, // payload 32, next header 58, hop limit 255
-        0xfe, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // src fe80::ff:fe00:c
-        0x00, 0x00, 0x00, 0xff, 0xfe, 0x00, 0x00, 0x0c, //
-        0xff, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // dst ff02::1
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, //
-        // ICMPv6
-        0x88, 0x00, 0xd9, 0x77, // type 136, code 0, checksum 0xd977
-        0xa0, 0x00, 0x00, 0x00, // flags: R, O; reserved
-        0xfe, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // target fe80::ff:fe00:c
-        0x00, 0x00, 0x00, 0xff, 0xfe, 0x00, 0x00, 0x0c, //
-        0x02, 0x01, // option: target link-layer address, length 1
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x0e, // w0's new MAC
-    ];
+    /// `golden::KERNEL_ROUTER_NA` without its 14-byte Ethernet header.
+    const KERNEL_ROUTER_NA: &[u8] = golden::KERNEL_ROUTER_NA.split_at(14).1;
 
     fn split(bytes: &[u8]) -> (Ipv6Repr, &[u8]) {
         let ip = Ipv6Packet::new_checked(bytes).unwrap();
@@ -462,7 +428,7 @@ mod tests {
         (repr, &bytes[IPV6_HEADER_LEN..])
     }
 
-    fn check_golden(bytes: &[u8; 72], expected: NeighborAdvertRepr) {
+    fn check_golden(bytes: &[u8], expected: NeighborAdvertRepr) {
         let (ip, icmp) = split(bytes);
         let packet = NeighborAdvertPacket::new_checked(icmp).unwrap();
         assert!(packet.verify_checksum(&ip.src_addr, &ip.dst_addr));
@@ -477,7 +443,7 @@ mod tests {
     #[test]
     fn golden_kernel_unsolicited_na() {
         check_golden(
-            &KERNEL_UNSOL_NA,
+            KERNEL_UNSOL_NA,
             NeighborAdvertRepr {
                 flags: NaFlags::OVERRIDE,
                 target_addr: "2001:db8::100".parse().unwrap(),
@@ -489,7 +455,7 @@ mod tests {
     #[test]
     fn golden_kernel_router_na() {
         check_golden(
-            &KERNEL_ROUTER_NA,
+            KERNEL_ROUTER_NA,
             NeighborAdvertRepr {
                 flags: NaFlags::ROUTER | NaFlags::OVERRIDE,
                 target_addr: "fe80::ff:fe00:c".parse().unwrap(),
@@ -499,7 +465,7 @@ mod tests {
     }
 
     fn parse_modified(f: impl FnOnce(&mut Ipv6Repr, &mut [u8])) -> Result<NeighborAdvertRepr, WireError> {
-        let (mut ip, icmp) = split(&KERNEL_UNSOL_NA);
+        let (mut ip, icmp) = split(KERNEL_UNSOL_NA);
         let mut icmp = icmp.to_vec();
         f(&mut ip, &mut icmp);
         NeighborAdvertRepr::parse(&ip, &NeighborAdvertPacket::new_checked(&icmp[..])?)
@@ -580,7 +546,7 @@ mod tests {
 
     #[test]
     fn reserved_bits_are_ignored_then_zeroed() {
-        let (ip, icmp) = split(&KERNEL_UNSOL_NA);
+        let (ip, icmp) = split(KERNEL_UNSOL_NA);
         let mut icmp = icmp.to_vec();
         icmp[4] |= 0x1f;
         icmp[7] = 0x55;
@@ -595,7 +561,7 @@ mod tests {
 
     #[test]
     fn na_without_option_round_trips() {
-        let (ip, _) = split(&KERNEL_UNSOL_NA);
+        let (ip, _) = split(KERNEL_UNSOL_NA);
         let repr = NeighborAdvertRepr {
             flags: NaFlags::new(true, false, true),
             target_addr: "2001:db8::1".parse().unwrap(),
@@ -622,7 +588,7 @@ mod tests {
 
     #[test]
     fn short_na_is_truncated() {
-        let (ip, icmp) = split(&KERNEL_UNSOL_NA);
+        let (ip, icmp) = split(KERNEL_UNSOL_NA);
         for len in 0..NA_HEADER_LEN {
             let p = NeighborAdvertPacket::new_unchecked(&icmp[..len]);
             assert_eq!(p.check_len(), Err(WireError::Truncated));

@@ -44,6 +44,8 @@
 pub mod arp;
 pub mod ethernet;
 pub mod garp;
+#[cfg(test)]
+mod golden;
 pub mod icmpv6;
 pub mod ipv6;
 
