@@ -266,6 +266,7 @@ fn failed_attach_leaves_the_node_as_it_was() {
 
     // Same with a pod netns that attach creates itself: it goes away too.
     let name = format!("{}-created", pod.name);
+    let _cleanup = netlab::MadeNetns(vec![name.clone()]);
     let g = FloatingIp::builder("default/created", "up0")
         .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
         .create_pod_netns(name.clone())
@@ -456,6 +457,7 @@ fn detach_many_drains_a_node() {
     let keep_pod = TestNs::new("drain-keep");
     let keep = spec(&lan.host_a, &keep_pod, "default/keep", "10.0.0.60/23").no_announce().build().unwrap();
     keep.attach().unwrap();
+    let _cleanup = netlab::MadeNetns(vec![format!("{}-made", lan.host_a.name)]);
     let created = FloatingIp::builder("default/created", "up0")
         .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
         .create_pod_netns(format!("{}-made", lan.host_a.name))
@@ -486,4 +488,138 @@ fn detach_many_drains_a_node() {
     // Idempotent.
     assert!(FloatingIp::detach_many(&drain).unwrap().is_empty());
     keep.detach().unwrap();
+}
+
+/// The inode of the calling thread's network namespace.
+fn thread_netns_inode() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino()
+}
+
+/// A `Host` kept across verbs, as a node agent keeps it: from a thread that
+/// lives in the host namespace, from a thread elsewhere, with specs that
+/// name the host in another way, and with specs for another host.
+#[test]
+fn host_context_serves_many_verbs() {
+    use floatip::Host;
+    let lan = Lan::new("hctx");
+    let host_ns = lan.host_a.open();
+    let made = |i: usize| format!("{}-p{i}", lan.host_a.name);
+    let _cleanup = netlab::MadeNetns((0..5).map(made).collect());
+
+    // 1. The agent lives in the host namespace: Host::current(), and specs
+    // that leave host_netns at its default (the calling thread's).
+    let a = host_ns
+        .run(|| -> floatip::Result<Vec<floatip::floating::Drift>> {
+            let host = Host::current()?;
+            let f = FloatingIp::builder("default/h0", "up0")
+                .create_pod_netns(made(0))
+                .ipv4("10.0.0.170/23", "10.0.0.1")
+                .build()?;
+            let done = host.attach(&f)?;
+            assert!(done.changes.iter().any(|c| c.contains("proxy_arp=1")), "{done}");
+            host.check(&f)
+        })
+        .unwrap()
+        .unwrap();
+    assert!(a.is_empty(), "{a:?}");
+    assert!(lan.peer.ping("10.0.0.170"), "peer -> pod wired from inside the host netns");
+    assert_eq!(lan.peer.neigh_mac("10.0.0.170").as_deref(), Some(HOST_A_MAC));
+    let hv = FloatingIp::default_host_ifname("default/h0");
+    assert_eq!(lan.host_a.sysctl(&format!("net.ipv4.conf.{hv}.proxy_arp")), "1");
+
+    // 2. Opened by name from this thread (its home); a spec may name the
+    // same namespace by path.
+    let home = thread_netns_inode();
+    let host = Host::open(NetnsRef::Name(lan.host_a.name.clone())).unwrap();
+    assert_eq!(host.netns().inode().unwrap(), host_ns.inode().unwrap());
+    let by_path = FloatingIp::builder("default/h1", "up0")
+        .host_netns(NetnsRef::Path(format!("/run/netns/{}", lan.host_a.name).into()))
+        .create_pod_netns(made(1))
+        .ipv4("10.0.0.171/23", "10.0.0.1")
+        .build()
+        .unwrap();
+    host.attach(&by_path).unwrap();
+    assert_eq!(thread_netns_inode(), home, "the thread is back home");
+    assert!(host.check(&by_path).unwrap().is_empty());
+    assert!(lan.peer.ping("10.0.0.171"));
+
+    // 3. A spec for another host, or for the calling thread's namespace
+    // (this thread is not in host A), is refused before any change.
+    let before = lan.host_a.snapshot() + &lan.host_b.snapshot();
+    let other = FloatingIp::builder("default/h2", "up0")
+        .host_netns(NetnsRef::Name(lan.host_b.name.clone()))
+        .create_pod_netns(made(2))
+        .ipv4("10.0.0.172/23", "10.0.0.1")
+        .build()
+        .unwrap();
+    let here = FloatingIp { host_netns: NetnsRef::Current, ..other.clone() };
+    for s in [&other, &here] {
+        let e = host.attach(s).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("not this Host's"), "{e}");
+        assert_eq!(host.detach(s).unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(host.check(s).unwrap_err().kind(), ErrorKind::InvalidInput);
+    }
+    assert_eq!(host.detach_many(&[by_path.clone(), other.clone()]).unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(lan.host_a.snapshot() + &lan.host_b.snapshot(), before);
+    assert!(floatip::Netns::open(&made(2)).unwrap_err().is_not_found());
+
+    // 4. Called from a thread in some other namespace: it returns there,
+    // not to the Host's home.
+    let elsewhere = TestNs::new("hctx-else");
+    let f3 = FloatingIp::builder("default/h3", "up0")
+        .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
+        .create_pod_netns(made(3))
+        .ipv4("10.0.0.173/23", "10.0.0.1")
+        .build()
+        .unwrap();
+    let (inside, after) = elsewhere
+        .open()
+        .run(|| {
+            let inside = thread_netns_inode();
+            host.attach(&f3).unwrap();
+            (inside, thread_netns_inode())
+        })
+        .unwrap();
+    assert_eq!(inside, elsewhere.ns.inode().unwrap());
+    assert_eq!(after, inside, "a thread outside the Host's home goes back to its own namespace");
+    assert!(lan.peer.ping("10.0.0.173"));
+
+    // 5. All or nothing through the Host too, and the thread always home.
+    let f4 = FloatingIp::builder("default/h4", "up0")
+        .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
+        .create_pod_netns(made(4))
+        .ipv4("10.0.0.174/23", "10.0.0.1")
+        .build()
+        .unwrap();
+    let before = lan.host_a.snapshot();
+    let mut n = 0;
+    while let Err(e) = host.attach_failing_at(&f4, n) {
+        assert!(e.to_string().contains("injected failure"), "step {n}: {e}");
+        assert_eq!(lan.host_a.snapshot(), before, "state changed after a failure at step {n}");
+        assert!(floatip::Netns::open(&made(4)).unwrap_err().is_not_found(), "netns left after step {n}");
+        assert_eq!(thread_netns_inode(), home);
+        n += 1;
+    }
+    assert!(n >= 8, "only {n} steps exercised");
+    assert!(lan.peer.ping("10.0.0.174"));
+
+    // 6. The drain, through the same Host (the spec of step 1 names the
+    // host as "current": here it is named).
+    let h0 = FloatingIp::builder("default/h0", "up0")
+        .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
+        .create_pod_netns(made(0))
+        .ipv4("10.0.0.170/23", "10.0.0.1")
+        .build()
+        .unwrap();
+    let all = [h0, by_path, f3, f4];
+    let removed = host.detach_many(&all).unwrap();
+    assert!(removed[0].contains("(4 veths)"), "{removed:?}");
+    assert!(lan.host_a.ip_json("neigh show proxy").is_empty());
+    for i in [0, 1, 3, 4] {
+        assert!(floatip::Netns::open(&made(i)).unwrap_err().is_not_found());
+    }
+    assert!(host.detach_many(&all).unwrap().is_empty());
+    assert!(host.detach(&all[0]).unwrap().is_empty());
 }

@@ -175,6 +175,22 @@ impl Drop for TestNs {
     }
 }
 
+/// Names of namespaces that the code under test creates (attach with
+/// `create_pod_netns`): deleted on drop, so a failing test leaves none.
+pub struct MadeNetns(pub Vec<String>);
+
+impl Drop for MadeNetns {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            if let Err(e) = Netns::delete(n) {
+                if !e.is_not_found() {
+                    eprintln!("netlab: delete {n}: {e}");
+                }
+            }
+        }
+    }
+}
+
 /// Finds the JSON object in `v` whose `key` equals `value`.
 pub fn find<'a>(v: &'a [Value], key: &str, value: &str) -> Option<&'a Value> {
     v.iter().find(|o| o.get(key).and_then(Value::as_str) == Some(value))

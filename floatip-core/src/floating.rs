@@ -29,6 +29,7 @@ use std::path::PathBuf;
 use crate::address::AddrOptions;
 use crate::announce::{AnnounceOptions, AnnounceReport, Announcer, BackgroundAnnounce};
 use crate::error::{Error, Result};
+use crate::host::{Call, Host};
 use crate::link::{Link, VethSpec};
 use crate::name::{validate_netns_name, IfName};
 use crate::netlink::Handle;
@@ -50,7 +51,7 @@ pub enum NetnsRef {
 }
 
 impl NetnsRef {
-    fn open(&self) -> Result<Netns> {
+    pub(crate) fn open(&self) -> Result<Netns> {
         match self {
             NetnsRef::Current => Netns::current(),
             NetnsRef::Name(n) => Netns::open(n),
@@ -516,12 +517,14 @@ enum Undo {
 }
 
 /// The live objects a verb works on.
-struct Ctx {
-    /// The calling thread's namespace, opened once: every visit to the host
-    /// or pod namespace returns here.
-    home: Netns,
-    host_ns: Netns,
-    host: Handle,
+struct Ctx<'a> {
+    /// The calling thread's namespace: every visit to the host or pod
+    /// namespace returns here.
+    home: &'a Netns,
+    host_ns: &'a Netns,
+    host: &'a Handle,
+    /// The calling thread is in the host namespace already.
+    in_host: bool,
     pod_ns: Option<Netns>,
     pod: Option<Handle>,
     undo: Vec<(String, Undo)>,
@@ -531,7 +534,7 @@ struct Ctx {
     step: usize,
 }
 
-impl Ctx {
+impl Ctx<'_> {
     fn pod(&self) -> &Handle {
         self.pod.as_ref().expect("pod handle opened before pod steps")
     }
@@ -572,11 +575,14 @@ impl Ctx {
         for (key, _) in &items {
             self.step(&format!("sysctl {key}"))?;
         }
-        let ns = if in_pod { self.pod_ns() } else { &self.host_ns };
+        let ns = if in_pod { self.pod_ns() } else { self.host_ns };
         let keys: Vec<&SysctlKey> = items.iter().map(|(k, _)| k).collect();
-        let files = ns.open_sysctls(&keys, Some(&self.home))?;
+        let files = match in_pod || !self.in_host {
+            true => ns.open_sysctls(&keys, Some(self.home))?,
+            false => ns.open_sysctls_here(&keys)?,
+        };
         for ((key, value), f) in items.into_iter().zip(files) {
-            let ns = if in_pod { self.pod_ns() } else { &self.host_ns };
+            let ns = if in_pod { self.pod_ns() } else { self.host_ns };
             let old = ns.sysctl_replace_file(&f, &key, value)?;
             if old != value {
                 self.done(format!("sysctl -w {key}={value}"), Some(Undo::Sysctl { in_pod, key, old }));
@@ -595,7 +601,7 @@ impl Ctx {
                 }
                 Undo::DeleteHostLink(n) => self.host.link_del_by_name(&n),
                 Undo::Sysctl { in_pod, key, old } => {
-                    let ns = if in_pod { self.pod_ns.as_ref() } else { Some(&self.host_ns) };
+                    let ns = if in_pod { self.pod_ns.as_ref() } else { Some(self.host_ns) };
                     match ns {
                         Some(ns) => ns.sysctl_set(&key, &old),
                         None => Ok(()),
@@ -659,6 +665,10 @@ impl FloatingIp {
     /// nothing and succeeds. A spec that conflicts with what is there (the IP
     /// routed to another interface, a name taken by another link) fails with
     /// [`ErrorKind::Conflict`](crate::ErrorKind) before any change.
+    ///
+    /// Each call opens the host namespace and a netlink socket in it; a
+    /// node agent that attaches many pods keeps a [`Host`] and calls
+    /// [`Host::attach`] instead.
     pub fn attach(&self) -> Result<Attached> {
         self.attach_inner(None)
     }
@@ -672,13 +682,17 @@ impl FloatingIp {
     }
 
     fn attach_inner(&self, fail_at: Option<usize>) -> Result<Attached> {
-        let home = Netns::current()?;
-        let host_ns = self.host_netns.open()?;
-        let host = Handle::in_netns_from(&host_ns, Some(&home))?;
+        let host = Host::open(self.host_netns.clone())?;
+        self.attach_with(&host.fresh_call(), fail_at)
+    }
+
+    /// Attach, with the host side already open.
+    pub(crate) fn attach_with(&self, call: &Call<'_>, fail_at: Option<usize>) -> Result<Attached> {
         let mut cx = Ctx {
-            home,
-            host_ns,
-            host,
+            home: call.home(),
+            host_ns: call.host.netns(),
+            host: call.host.handle(),
+            in_host: call.in_host,
             pod_ns: None,
             pod: None,
             undo: Vec::new(),
@@ -700,7 +714,7 @@ impl FloatingIp {
     fn preflight(&self, cx: &Ctx, pod_ns_exists: bool) -> Result<(Link, Option<Link>)> {
         let uplink = cx.host.link_get(self.uplink.clone()).map_err(|e| with_what(e, "uplink"))?;
         if let Some(vid) = self.vlan {
-            if let Some(v) = link_opt(&cx.host, &self.lan_ifname())? {
+            if let Some(v) = link_opt(cx.host, &self.lan_ifname())? {
                 if v.kind.as_deref() != Some("vlan") || v.vlan_id != Some(vid) || v.link != Some(uplink.index) {
                     return Err(conflict(
                         format!("dev {}", self.lan_ifname()),
@@ -715,7 +729,7 @@ impl FloatingIp {
                 return Err(conflict(format!("dev {br}"), "is not a bridge"));
             }
         }
-        let existing = link_opt(&cx.host, &self.host_ifname)?;
+        let existing = link_opt(cx.host, &self.host_ifname)?;
         if let Some(l) = &existing {
             // Ours only if it is a veth whose peer is the pod interface.
             let pod_if = match (pod_ns_exists, cx.pod.as_ref()) {
@@ -770,7 +784,7 @@ impl FloatingIp {
                 Err(e) if e.is_not_found() => {
                     pod_ns_exists = false;
                     cx.step("create pod netns")?;
-                    let (ns, h) = Netns::create_with_handle(n, Some(&cx.home))?;
+                    let (ns, h) = Netns::create_with_handle(n, Some(cx.home))?;
                     cx.done(format!("ip netns add {n}"), Some(Undo::DeleteNetns(n.clone())));
                     pod_handle = Some(h);
                     ns
@@ -781,7 +795,7 @@ impl FloatingIp {
         };
         cx.pod = Some(match pod_handle {
             Some(h) => h,
-            None => Handle::in_netns_from(&pod_ns, Some(&cx.home))?,
+            None => Handle::in_netns_from(&pod_ns, Some(cx.home))?,
         });
         cx.pod_ns = Some(pod_ns);
 
@@ -791,7 +805,7 @@ impl FloatingIp {
         // The LAN-facing interface: the uplink, or its VLAN (created if missing).
         let lan = match self.vlan {
             None => uplink,
-            Some(vid) => match link_opt(&cx.host, &self.lan_ifname())? {
+            Some(vid) => match link_opt(cx.host, &self.lan_ifname())? {
                 Some(l) => l,
                 None => {
                     let name = self.lan_ifname();
@@ -922,7 +936,7 @@ impl FloatingIp {
                 let mac = mac.ok_or_else(|| Error::invalid("announce", &ifname, "the interface has no MAC address"))?;
                 let ips: Vec<IpAddr> = self.addrs().map(|a| a.address.addr()).collect();
                 cx.step("announce")?;
-                let a = Announcer::with_link(&cx.host_ns, ifindex, &ifname, mac)?;
+                let a = Announcer::with_link(cx.host_ns, ifindex, &ifname, mac)?;
                 let first = AnnounceOptions { count: 1, mac: Some(mac), ..*opts };
                 let frames = a.send_round(&ips, &first)?;
                 let list: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
@@ -1059,10 +1073,13 @@ impl FloatingIp {
     /// parts are already gone: a half-attached pod, a deleted pod netns.
     /// Returns what it removed.
     pub fn detach(&self) -> Result<Vec<String>> {
-        let host_ns = self.host_netns.open()?;
-        let host = Handle::in_netns(&host_ns)?;
+        self.detach_with(Host::open(self.host_netns.clone())?.handle())
+    }
+
+    /// Detach, with a handle in the host namespace.
+    pub(crate) fn detach_with(&self, host: &Handle) -> Result<Vec<String>> {
         let mut removed = Vec::new();
-        if let Some(l) = link_opt(&host, &self.host_ifname)? {
+        if let Some(l) = link_opt(host, &self.host_ifname)? {
             if l.kind.as_deref() != Some("veth") {
                 return Err(conflict(format!("dev {}", self.host_ifname), "exists but is not a veth: not removing it"));
             }
@@ -1070,7 +1087,7 @@ impl FloatingIp {
                 removed.push(format!("ip link del {}", self.host_ifname));
             }
         }
-        removed.extend(self.detach_rest(&host)?);
+        removed.extend(self.detach_rest(host)?);
         Ok(removed)
     }
 
@@ -1117,36 +1134,42 @@ impl FloatingIp {
         }
         for host_ref in hosts {
             let group: Vec<&FloatingIp> = specs.iter().filter(|s| &s.host_netns == host_ref).collect();
-            let host_ns = host_ref.open()?;
-            let host = Handle::in_netns(&host_ns)?;
-            let mut members = Vec::new();
-            for s in &group {
-                if let Some(l) = link_opt(&host, &s.host_ifname)? {
-                    if l.kind.as_deref() != Some("veth") {
-                        return Err(conflict(
-                            format!("dev {}", s.host_ifname),
-                            "exists but is not a veth: not removing it",
-                        ));
-                    }
-                    members.push(l);
+            let host = Host::open(host_ref.clone())?;
+            removed.extend(Self::detach_many_with(host.handle(), &group)?);
+        }
+        Ok(removed)
+    }
+
+    /// Detach many, all on the host of `host`.
+    pub(crate) fn detach_many_with(host: &Handle, group: &[&FloatingIp]) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        let mut members = Vec::new();
+        for s in group {
+            if let Some(l) = link_opt(host, &s.host_ifname)? {
+                if l.kind.as_deref() != Some("veth") {
+                    return Err(conflict(
+                        format!("dev {}", s.host_ifname),
+                        "exists but is not a veth: not removing it",
+                    ));
                 }
+                members.push(l);
             }
-            if !members.is_empty() {
-                // A group id nobody uses: one dump per drain, not per pod.
-                let used: Vec<u32> = host.links()?.iter().map(|l| l.group).collect();
-                let mut gid = 0x4650_0000 | (std::process::id() & 0xffff);
-                while used.contains(&gid) {
-                    gid = gid.wrapping_add(0x1_0000).max(1);
-                }
-                for l in &members {
-                    host.link_set_group(l.index, gid)?;
-                }
-                host.link_del_group(gid)?;
-                removed.push(format!("ip link del group {gid} ({} veths)", members.len()));
+        }
+        if !members.is_empty() {
+            // A group id nobody uses: one dump per drain, not per pod.
+            let used: Vec<u32> = host.links()?.iter().map(|l| l.group).collect();
+            let mut gid = 0x4650_0000 | (std::process::id() & 0xffff);
+            while used.contains(&gid) {
+                gid = gid.wrapping_add(0x1_0000).max(1);
             }
-            for s in &group {
-                removed.extend(s.detach_rest(&host)?);
+            for l in &members {
+                host.link_set_group(l.index, gid)?;
             }
+            host.link_del_group(gid)?;
+            removed.push(format!("ip link del group {gid} ({} veths)", members.len()));
+        }
+        for s in group {
+            removed.extend(s.detach_rest(host)?);
         }
         Ok(removed)
     }
@@ -1154,12 +1177,16 @@ impl FloatingIp {
     /// Reads the state back and lists every difference from the spec, like
     /// CNI CHECK; empty when all is well.
     pub fn check(&self) -> Result<Vec<Drift>> {
+        self.check_with(&Host::open(self.host_netns.clone())?.fresh_call())
+    }
+
+    /// Check, with the host side already open.
+    pub(crate) fn check_with(&self, call: &Call<'_>) -> Result<Vec<Drift>> {
         let mut d = Vec::new();
         let mut drift = |place, expected: String, found: String| d.push(Drift { place, expected, found });
-        let host_ns = self.host_netns.open()?;
-        let host = Handle::in_netns(&host_ns)?;
+        let (host_ns, host, home) = (call.host.netns(), call.host.handle(), Some(call.home()));
         let hv = &self.host_ifname;
-        let host_if = link_opt(&host, hv)?;
+        let host_if = link_opt(host, hv)?;
         match &host_if {
             None => drift("host", format!("veth {hv}"), "no such link".into()),
             Some(l) if !l.up => drift("host", format!("{hv} up"), "down".into()),
@@ -1173,9 +1200,9 @@ impl FloatingIp {
             }
             Err(e) => return Err(e),
         };
-        if let Some(ns) = &pod_ns {
-            let pod = Handle::in_netns(ns)?;
-            match link_opt(&pod, &self.pod_ifname)? {
+        let pod = pod_ns.as_ref().map(|ns| Handle::in_netns_from(ns, home)).transpose()?;
+        if let Some(pod) = &pod {
+            match link_opt(pod, &self.pod_ifname)? {
                 None => drift("pod", format!("link {}", self.pod_ifname), "no such link".into()),
                 Some(p) => {
                     if !p.up {
@@ -1195,7 +1222,7 @@ impl FloatingIp {
                         if !addrs.iter().any(|x| x.prefix == a.address) {
                             drift("pod", format!("address {} on {}", a.address, self.pod_ifname), "missing".into());
                         }
-                        match default_route(&pod, !a.address.is_ipv4())? {
+                        match default_route(pod, !a.address.is_ipv4())? {
                             Some(r) if r.gateway == Some(a.gateway) => {}
                             Some(r) => drift("pod", format!("default via {}", a.gateway), format!("{r}")),
                             None => drift("pod", format!("default via {}", a.gateway), "no default route".into()),
@@ -1204,14 +1231,14 @@ impl FloatingIp {
                 }
             }
         }
-        if let Some(lo) = pod_ns.as_ref().map(Handle::in_netns).transpose()?.map(|p| p.link_get("lo")).transpose()? {
+        if let Some(lo) = pod.as_ref().map(|p| p.link_get("lo")).transpose()? {
             if !lo.up {
                 drift("pod", "lo up".into(), "down".into());
             }
         }
         match &self.mode {
             Mode::Bridge(br) => {
-                let b = link_opt(&host, br)?;
+                let b = link_opt(host, br)?;
                 if let (Some(h), Some(b)) = (&host_if, &b) {
                     if h.master != Some(b.index) {
                         drift("host", format!("{hv} master {br}"), format!("master ifindex {:?}", h.master));
@@ -1222,12 +1249,12 @@ impl FloatingIp {
             }
             Mode::Routed => {
                 let lan_name = self.lan_ifname();
-                let lan = link_opt(&host, &lan_name)?;
+                let lan = link_opt(host, &lan_name)?;
                 if lan.is_none() {
                     drift("uplink", format!("link {lan_name}"), "no such link".into());
                 }
                 let want = |key: SysctlKey, v: &str, d: &mut Vec<Drift>| -> Result<()> {
-                    match host_ns.sysctl_get(&key) {
+                    match host_ns.sysctl_get_from(&key, home) {
                         Ok(x) if x == v => {}
                         Ok(x) => d.push(Drift { place: "host", expected: format!("{key}={v}"), found: x }),
                         Err(e) if e.is_not_found() => {} // its link is missing: reported above

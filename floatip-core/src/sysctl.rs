@@ -134,9 +134,15 @@ impl Netns {
     /// `ip netns exec NS sysctl -n KEY`: reads a sysctl of this namespace,
     /// trimmed of its trailing newline.
     pub fn sysctl_get(&self, key: &SysctlKey) -> Result<String> {
+        self.sysctl_get_from(key, None)
+    }
+
+    /// [`Netns::sysctl_get`], returning the thread to `home` (see
+    /// [`Netns::enter_from`]).
+    pub(crate) fn sysctl_get_from(&self, key: &SysctlKey, home: Option<&Netns>) -> Result<String> {
         let object = || format!("{key} in {}", self.describe());
         let mut f = {
-            let _inside = self.enter()?;
+            let _inside = self.enter_from(home)?;
             OpenOptions::new().read(true).open(key.path()).map_err(|e| Error::io("read sysctl", object(), e))?
         };
         let mut s = String::new();
@@ -164,6 +170,12 @@ impl Netns {
     /// Fails before anything is written if any key is missing.
     pub(crate) fn open_sysctls(&self, keys: &[&SysctlKey], home: Option<&Netns>) -> Result<Vec<File>> {
         let _inside = self.enter_from(home)?;
+        self.open_sysctls_here(keys)
+    }
+
+    /// [`Netns::open_sysctls`] for a caller that knows its thread is in
+    /// this namespace already: no `setns` at all.
+    pub(crate) fn open_sysctls_here(&self, keys: &[&SysctlKey]) -> Result<Vec<File>> {
         keys.iter()
             .map(|key| {
                 OpenOptions::new()

@@ -15,6 +15,7 @@ mod errors;
 mod floating;
 mod gil;
 mod handle;
+mod host;
 mod netns;
 mod values;
 
@@ -33,6 +34,7 @@ fn _floatip(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<floating::PyFloatingIp>()?;
     m.add_class::<floating::PyAttached>()?;
     m.add_class::<floating::PyDrift>()?;
+    m.add_class::<host::PyHost>()?;
     m.add_class::<announce::PyAnnounceOptions>()?;
     m.add_class::<announce::PyAnnounceReport>()?;
     m.add_class::<announce::PyAnnouncer>()?;

@@ -230,3 +230,54 @@ def test_unsolicited_na_moves_an_ipv6_address(lab: Lab) -> None:
     assert lan.peer.ping("2001:db8::184", wait=2)
     r = bg.stop()
     assert r.rounds == 1, "stopped before the second round"
+
+
+def test_host_kept_across_verbs(lab: Lab) -> None:
+    lan = lab.lan("hk")
+    names = [lab.name(f"hk-p{i}") for i in range(3)]
+    host = floatip.Host(lan.host_a.name)
+    assert host.netns == lan.host_a.name and repr(host) == f"Host({lan.host_a.name!r})"
+    fips = [
+        floatip.FloatingIp(
+            f"default/hk{i}",
+            "up0",
+            # The same namespace, named three ways.
+            host_netns=[lan.host_a.name, lan.host_a.ns, f"/run/netns/{lan.host_a.name}"][i],
+            create_pod_netns=names[i],
+            ipv4=(f"10.0.0.{120 + i}/23", "10.0.0.1"),
+            announce=False,
+        )
+        for i in range(3)
+    ]
+    for f in fips:
+        assert host.attach(f).changes
+        assert host.check(f) == []
+    assert all(lan.peer.ping(f"10.0.0.{120 + i}") for i in range(3))
+    assert lan.peer.neigh_mac("10.0.0.120") == HOST_A_MAC
+    assert host.attach(fips[0]).changes == ()
+
+    # A spec for another host, or for this thread's namespace, is refused
+    # before anything changes.
+    before = lan.host_b.ip("link", "show") + lan.host_a.ip("link", "show")
+    n9 = lab.name("hk-p9")
+    other = floatip.FloatingIp(
+        "default/hk9", "up0", host_netns=lan.host_b.name, create_pod_netns=n9, ipv4=("10.0.0.129/23", "10.0.0.1")
+    )
+    here = floatip.FloatingIp("default/hk9", "up0", create_pod_netns=n9, ipv4=("10.0.0.129/23", "10.0.0.1"))
+    for bad in (other, here):
+        try:
+            host.attach(bad)
+            raise AssertionError("a spec for another host was attached")
+        except floatip.InvalidArgumentError as e:
+            assert "not this Host's" in str(e)
+    assert lan.host_b.ip("link", "show") + lan.host_a.ip("link", "show") == before
+    assert n9 not in floatip.Netns.list()
+
+    # The drain through the Host; the static FloatingIp.detach_many too.
+    removed = host.detach_many(fips[:2])
+    assert "(2 veths)" in removed[0] and f"ip netns del {names[0]}" in removed
+    assert host.detach_many(fips[:2]) == []
+    assert lan.peer.ping("10.0.0.122"), "the third pod stays"
+    assert "(1 veths)" in floatip.FloatingIp.detach_many([fips[2]])[0]
+    assert host.detach(fips[2]) == []
+    assert not set(names) & set(floatip.Netns.list())

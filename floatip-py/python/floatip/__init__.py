@@ -9,6 +9,8 @@ neighbour entry.
 This package binds the Rust library of the same name:
 
 * :class:`FloatingIp` -- a validated spec with ``attach``/``detach``/``check``;
+* :class:`Host` -- the host namespace kept open, for an agent that wires
+  many pods (the same verbs, without reopening it on every call);
 * :class:`Netns` -- create/open/delete named network namespaces (no fork);
 * :class:`Handle` -- one rtnetlink socket per namespace: links, veth pairs,
   addresses, routes, neighbour and proxy entries;
@@ -46,6 +48,7 @@ from floatip._floatip import (
     FloatingIp,
     FloatipError,
     Handle,
+    Host,
     InvalidArgumentError,
     KernelTimeoutError,
     Link,
@@ -71,6 +74,7 @@ __all__ = [
     "FloatingIp",
     "FloatipError",
     "Handle",
+    "Host",
     "InvalidArgumentError",
     "KernelTimeoutError",
     "Link",
