@@ -44,11 +44,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use floatip::announce::{AnnounceOptions, Announcer, ArpMode};
-use floatip::floating::FloatingIp;
+use floatip::floating::{FloatingIp, NetnsRef};
 use serde_json::{json, Value};
 
 use lab::{check_stop, pods, settle, Lab, Pod};
-use methods::{FloatipRust, IpBatch, Method, PyWorker, Recipe};
+use methods::{floatip_spec, FloatipRust, IpBatch, Method, PyWorker, Recipe};
 use state::Snapshot;
 
 /// Every method, in table order.
@@ -207,11 +207,19 @@ fn start_methods(a: &Args, lab: &Lab) -> Result<Vec<Slot>, String> {
         let started: Result<Box<dyn Method>, String> = match name {
             "recipe" => Ok(Box::new(Recipe::new(lab::NsThread::new(&lab.host.ns)))),
             "ip-batch" => Ok(Box::new(IpBatch::new(lab::NsThread::new(&lab.host.ns)))),
-            "pyroute2" => PyWorker::start("pyroute2", &a.pyroute2_python, &a.worker, "pyroute2", host)
+            "pyroute2" => PyWorker::start("pyroute2", &a.pyroute2_python, &a.worker, "pyroute2", host, None)
                 .map(|w| Box::new(w) as Box<dyn Method>),
-            "floatip" => Ok(Box::new(FloatipRust::new(host))),
-            "floatip-py" => PyWorker::start("floatip-py", &a.floatip_python, &a.worker, "floatip", host)
-                .map(|w| Box::new(w) as Box<dyn Method>),
+            "floatip" => FloatipRust::new(&lab.host.ns).map(|f| Box::new(f) as Box<dyn Method>),
+            // Started inside the host namespace, as an agent runs there.
+            "floatip-py" => PyWorker::start(
+                "floatip-py",
+                &a.floatip_python,
+                &a.worker,
+                "floatip",
+                host,
+                Some(&lab::NsThread::new(&lab.host.ns)),
+            )
+            .map(|w| Box::new(w) as Box<dyn Method>),
             "floor" => floor::Floor::new(&lab.host.ns, false).map(|f| Box::new(f) as Box<dyn Method>),
             "floor-min" => floor::Floor::new(&lab.host.ns, true).map(|f| Box::new(f) as Box<dyn Method>),
             _ => unreachable!("checked in parse_args"),
@@ -327,8 +335,9 @@ fn run_reps(a: &Args, lab: &Lab, slots: &mut [Slot]) -> Result<(), String> {
 /// Removes `pods` whoever set them up (every method uses the same names),
 /// quickly: one `detach_many`, untimed. Used where only setup is measured.
 fn reset(lab: &Lab, pods: &[Pod]) -> Result<(), String> {
-    let f = FloatipRust::new(&lab.host.name);
-    let specs: Vec<FloatingIp> = pods.iter().map(|p| f.spec(p)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let host = NetnsRef::Name(lab.host.name.clone());
+    let specs: Vec<FloatingIp> =
+        pods.iter().map(|p| floatip_spec(p, host.clone())).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
     FloatingIp::detach_many(&specs).map_err(|e| format!("reset: detach_many: {e}"))?;
     Ok(())
 }
@@ -403,7 +412,7 @@ fn run_scale(a: &Args, lab: &Lab) -> Result<Value, String> {
     let n = a.scale;
     let settle_max = Duration::from_secs(if a.smoke { 2 } else { 60 });
     let all = pods(n);
-    let mut f = FloatipRust::new(&lab.host.name);
+    let mut f = FloatipRust::new(&lab.host.ns)?;
     let attach_curve = |f: &mut FloatipRust| -> Result<Vec<f64>, String> {
         settle(settle_max);
         setup_all(f, &all)
@@ -414,10 +423,7 @@ fn run_scale(a: &Args, lab: &Lab) -> Result<Value, String> {
     let after_one = settle(settle_max);
     let curve_b = attach_curve(&mut f)?;
     settle(settle_max);
-    let specs: Vec<FloatingIp> = all.iter().map(|p| f.spec(p)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-    let t = Instant::now();
-    FloatingIp::detach_many(&specs).map_err(|e| format!("detach_many: {e}"))?;
-    let bulk = t.elapsed();
+    let bulk = f.detach_many(&all)?;
     let after_bulk = settle(settle_max);
     // Nothing may be left: no pod namespace, no host veth.
     let left_ns = lab::delete_pod_namespaces();
@@ -553,11 +559,12 @@ fn run_announce(a: &Args, lab: &Lab) -> Result<Value, String> {
     }))
 }
 
-/// What the pieces floatip adds to the floor's requests cost, each timed
-/// over many calls: the library opens a namespace handle and a netlink
-/// socket per call (the floor keeps one socket, and makes the pod's while
-/// inside the new namespace), and enters the host namespace around each
-/// sysctl it opens (the floor's thread lives there).
+/// What the pieces around floatip's requests cost, each timed over many
+/// calls: a `FloatingIp` verb opens the host side per call (`Host::open`:
+/// the caller's namespace, the host namespace, a netlink socket), a kept
+/// `Host` checks where the calling thread is (a readlink); entering a
+/// namespace to open a socket or a sysctl, against doing it from a thread
+/// that lives there (as the floor and an agent's `Host` do).
 fn run_breakdown(lab: &Lab, iters: usize) -> Result<Value, String> {
     use floatip::{Handle, Netns, SysctlKey};
     let each = move |f: &mut dyn FnMut() -> Result<(), String>| -> Result<f64, String> {
@@ -575,6 +582,12 @@ fn run_breakdown(lab: &Lab, iters: usize) -> Result<Value, String> {
     let open = each(&mut || Netns::open(host).map(drop).map_err(e))?;
     let handle = each(&mut || Handle::in_netns(&hns).map(drop).map_err(e))?;
     let sysctl = each(&mut || hns.sysctl_replace(&key, "1").map(drop).map_err(e))?;
+    // What each `FloatingIp` verb pays to open the host side, and what a
+    // verb of a kept `Host` pays instead: one readlink to learn where the
+    // calling thread is.
+    let host_open = each(&mut || floatip::Host::open(NetnsRef::Name(host.clone())).map(drop).map_err(e))?;
+    let thread_check =
+        each(&mut || std::fs::read_link("/proc/thread-self/ns/net").map(drop).map_err(|x| x.to_string()))?;
     let inside = lab::NsThread::new(&lab.host.ns);
     let (raw_socket, raw_sysctl) = inside.run(move || -> Result<(f64, f64), String> {
         use std::os::unix::fs::FileExt;
@@ -595,7 +608,8 @@ fn run_breakdown(lab: &Lab, iters: usize) -> Result<Value, String> {
     })?;
     println!(
         "pieces (µs per call): Netns::current {cur:.1}, Netns::open {open:.1}, Handle::in_netns {handle:.1} \
-         (a bare socket inside the namespace {raw_socket:.1}), sysctl_replace {sysctl:.1} (open+pread inside {raw_sysctl:.1})"
+         (a bare socket inside the namespace {raw_socket:.1}), sysctl_replace {sysctl:.1} (open+pread inside \
+         {raw_sysctl:.1}); Host::open {host_open:.1} (per FloatingIp verb), thread check {thread_check:.1} (per Host verb)"
     );
     Ok(json!({
         "iterations": iters,
@@ -605,6 +619,8 @@ fn run_breakdown(lab: &Lab, iters: usize) -> Result<Value, String> {
         "bare_socket_inside_us": raw_socket,
         "sysctl_replace_us": sysctl,
         "bare_sysctl_read_inside_us": raw_sysctl,
+        "host_open_us": host_open,
+        "thread_check_us": thread_check,
     }))
 }
 

@@ -9,7 +9,10 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use floatip::floating::{FloatingIp, NetnsRef};
+use floatip::Host;
 use serde_json::{json, Value};
 
 use crate::lab::{NsThread, Pod, GATEWAY, UPLINK};
@@ -191,29 +194,57 @@ impl Method for IpBatch {
     }
 }
 
-/// floatip from Rust: `FloatingIp` with `create_pod_netns`, the host side in
-/// the lab's host namespace, `.no_announce()` (announcing is measured on its
-/// own). The timed part is `build()` + `attach()`, and `detach()`.
+/// The spec floatip wires pod `pod` with: `create_pod_netns`, `.no_announce()`
+/// (announcing is measured on its own), the host side in `host`.
+pub fn floatip_spec(pod: &Pod, host: NetnsRef) -> floatip::Result<FloatingIp> {
+    FloatingIp::builder(format!("bench/pod{}", pod.k), UPLINK)
+        .host_netns(host)
+        .create_pod_netns(pod.netns.clone())
+        .ipv4(pod.cidr(), GATEWAY)
+        .host_ifname(pod.host_if.clone())
+        .no_announce()
+        .build()
+}
+
+/// floatip from Rust, used as a node agent uses it: a thread that lives in
+/// the host namespace keeps one [`Host`] (`Host::current()`), and per pod
+/// builds the spec (host side: the current namespace) and calls
+/// `host.attach`. Timed: build + attach, and `host.detach`.
 pub struct FloatipRust {
-    host: NetnsRef,
+    thread: NsThread,
+    host: Arc<Host>,
     specs: HashMap<usize, FloatingIp>,
 }
 
 impl FloatipRust {
-    /// Wires pods whose host side is the namespace `host`.
-    pub fn new(host: &str) -> FloatipRust {
-        FloatipRust { host: NetnsRef::Name(host.to_owned()), specs: HashMap::new() }
+    /// Starts the agent thread in `host_ns` and opens the `Host` there.
+    pub fn new(host_ns: &floatip::Netns) -> Result<FloatipRust, String> {
+        let want = host_ns.inode().map_err(|e| e.to_string())?;
+        let thread = NsThread::new(host_ns);
+        let host = thread.run(move || -> Result<Arc<Host>, String> {
+            let host = Host::current().map_err(|e| e.to_string())?;
+            // Never wire pods from anywhere but the lab's host namespace.
+            if host.netns().inode().map_err(|e| e.to_string())? != want {
+                return Err("the floatip thread is not in the lab's host namespace".into());
+            }
+            Ok(Arc::new(host))
+        })?;
+        Ok(FloatipRust { thread, host, specs: HashMap::new() })
     }
 
-    /// The spec of one pod.
-    pub fn spec(&self, pod: &Pod) -> floatip::Result<FloatingIp> {
-        FloatingIp::builder(format!("bench/pod{}", pod.k), UPLINK)
-            .host_netns(self.host.clone())
-            .create_pod_netns(pod.netns.clone())
-            .ipv4(pod.cidr(), GATEWAY)
-            .host_ifname(pod.host_if.clone())
-            .no_announce()
-            .build()
+    /// Removes `pods` with one `host.detach_many`; returns its time.
+    pub fn detach_many(&mut self, pods: &[Pod]) -> Result<Duration, String> {
+        let specs: Vec<FloatingIp> = pods
+            .iter()
+            .map(|p| floatip_spec(p, NetnsRef::Current))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let host = self.host.clone();
+        self.thread.run(move || {
+            let t = Instant::now();
+            host.detach_many(&specs).map_err(|e| format!("detach_many: {e}"))?;
+            Ok(t.elapsed())
+        })
     }
 }
 
@@ -222,21 +253,27 @@ impl Method for FloatipRust {
         "floatip"
     }
     fn setup(&mut self, pod: &Pod) -> Result<Duration, String> {
-        let t = Instant::now();
-        let f = self.spec(pod).map_err(|e| e.to_string())?;
-        f.attach().map_err(|e| e.to_string())?;
-        let d = t.elapsed();
+        let (host, p) = (self.host.clone(), pod.clone());
+        let (d, f) = self.thread.run(move || -> Result<(Duration, FloatingIp), String> {
+            let t = Instant::now();
+            let f = floatip_spec(&p, NetnsRef::Current).map_err(|e| e.to_string())?;
+            host.attach(&f).map_err(|e| e.to_string())?;
+            Ok((t.elapsed(), f))
+        })?;
         self.specs.insert(pod.k, f);
         Ok(d)
     }
     fn teardown(&mut self, pod: &Pod) -> Result<Duration, String> {
         let f = match self.specs.remove(&pod.k) {
             Some(f) => f,
-            None => self.spec(pod).map_err(|e| e.to_string())?,
+            None => floatip_spec(pod, NetnsRef::Current).map_err(|e| e.to_string())?,
         };
-        let t = Instant::now();
-        f.detach().map_err(|e| e.to_string())?;
-        Ok(t.elapsed())
+        let host = self.host.clone();
+        self.thread.run(move || {
+            let t = Instant::now();
+            host.detach(&f).map_err(|e| e.to_string())?;
+            Ok(t.elapsed())
+        })
     }
 }
 
@@ -253,16 +290,27 @@ pub struct PyWorker {
 
 impl PyWorker {
     /// Starts `python worker.py MODE` for the host namespace `host`, and
-    /// waits for its hello (imports done, sockets open).
-    pub fn start(name: &'static str, python: &Path, worker: &Path, mode: &str, host: &str) -> Result<PyWorker, String> {
-        let mut child = Command::new(python)
-            .arg(worker)
+    /// waits for its hello (imports done, sockets open). With `inside`, the
+    /// process is started from that thread, so in its namespace.
+    pub fn start(
+        name: &'static str,
+        python: &Path,
+        worker: &Path,
+        mode: &str,
+        host: &str,
+        inside: Option<&NsThread>,
+    ) -> Result<PyWorker, String> {
+        let mut cmd = Command::new(python);
+        cmd.arg(worker)
             .args([mode, "--host", host, "--uplink", UPLINK, "--gateway", GATEWAY])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("spawn {}: {e}", python.display()))?;
+            .stderr(Stdio::inherit());
+        let spawned = match inside {
+            Some(t) => t.run(move || cmd.spawn()),
+            None => cmd.spawn(),
+        };
+        let mut child = spawned.map_err(|e| format!("spawn {}: {e}", python.display()))?;
         let stdin = child.stdin.take().expect("piped");
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut w = PyWorker { name, child, stdin, stdout };

@@ -14,8 +14,11 @@ namespaces are created in-process with ``netns.setns(name, O_CREAT|O_EXCL,
 fork=False)`` between ``pushns()`` and ``popns()`` (the default
 ``netns.create()`` and ``IPRoute(netns=...)`` fork a child for every call),
 the veth peer is created directly in the pod namespace, and sysctls are
-written to /proc/sys. floatip is used as documented: one ``FloatingIp`` per
-pod with ``create_pod_netns``, attach and detach.
+written to /proc/sys. floatip is used as documented for an agent: the
+worker is started inside the host namespace (it checks), keeps one
+``floatip.Host()`` (that namespace, held open with its netlink socket), and
+per pod builds a ``FloatingIp`` with ``create_pod_netns`` and calls
+``host.attach`` / ``host.detach``.
 """
 
 from __future__ import annotations
@@ -100,8 +103,13 @@ class FloatipPods:
     def __init__(self, host: str, uplink: str, gateway: str) -> None:
         import floatip
 
+        # An agent runs in the host namespace: the harness starts this
+        # worker there. Never wire pods from anywhere else.
+        here = os.stat("/proc/self/ns/net").st_ino
+        if os.stat(f"/run/netns/{host}").st_ino != here:
+            raise RuntimeError(f"the floatip worker must be started inside netns {host}")
         self.floatip = floatip
-        self.host = host
+        self.host = floatip.Host()
         self.uplink = uplink
         self.gateway = gateway
         self.specs: dict[str, Any] = {}
@@ -111,7 +119,6 @@ class FloatipPods:
             "bench/" + host_if,
             self.uplink,
             create_pod_netns=netns,
-            host_netns=self.host,
             ipv4=(f"{ip}/{prefixlen}", self.gateway),
             host_ifname=host_if,
             announce=False,
@@ -119,12 +126,12 @@ class FloatipPods:
 
     def setup(self, netns: str, host_if: str, ip: str, prefixlen: int) -> None:
         fip = self.spec(netns, host_if, ip, prefixlen)
-        fip.attach()
+        self.host.attach(fip)
         self.specs[netns] = fip
 
     def teardown(self, netns: str, host_if: str, ip: str, prefixlen: int) -> None:
         fip = self.specs.pop(netns, None) or self.spec(netns, host_if, ip, prefixlen)
-        fip.detach()
+        self.host.detach(fip)
 
 
 def reply(obj: dict[str, Any]) -> None:

@@ -779,18 +779,21 @@ impl FloatingIp {
         let mut pod_ns_exists = true;
         let mut pod_handle = None;
         let pod_ns = match (&self.pod_netns, self.create_pod_netns) {
-            (NetnsRef::Name(n), true) => match Netns::open(n) {
-                Ok(ns) => ns,
-                Err(e) if e.is_not_found() => {
-                    pod_ns_exists = false;
-                    cx.step("create pod netns")?;
-                    let (ns, h) = Netns::create_with_handle(n, Some(cx.home))?;
-                    cx.done(format!("ip netns add {n}"), Some(Undo::DeleteNetns(n.clone())));
-                    pod_handle = Some(h);
-                    ns
+            // Create first (O_EXCL), open when it exists: a new pod, the
+            // common case, costs no failed lookup.
+            (NetnsRef::Name(n), true) => {
+                cx.step("create pod netns")?;
+                match Netns::create_with_handle(n, Some(cx.home)) {
+                    Ok((ns, h)) => {
+                        pod_ns_exists = false;
+                        cx.done(format!("ip netns add {n}"), Some(Undo::DeleteNetns(n.clone())));
+                        pod_handle = Some(h);
+                        ns
+                    }
+                    Err(e) if e.is_already_exists() => Netns::open(n)?,
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
-            },
+            }
             (r, _) => r.open().map_err(|e| with_what(e, "pod netns"))?,
         };
         cx.pod = Some(match pod_handle {
