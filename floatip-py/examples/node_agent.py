@@ -62,6 +62,9 @@ class NodeAgent:
         self.uplink = uplink
         self.gateway = gateway
         self.host_netns = host_netns
+        # The host side held open (namespace and netlink socket) for every
+        # attach, check and detach, instead of reopened per call.
+        self.host = floatip.Host(host_netns)
         self.announce = announce or floatip.AnnounceOptions(count=3, interval=1.0)
         self.workers = workers
         self.attached: dict[str, floatip.FloatingIp] = {}
@@ -85,11 +88,11 @@ class NodeAgent:
         except floatip.InvalidArgumentError as e:
             return Outcome(pod.key, "rejected", (e.strerror or str(e),))
         try:
-            drift = fip.check()
+            drift = self.host.check(fip)
             if not drift:
                 self.attached[pod.key] = fip
                 return Outcome(pod.key, "ok")
-            done = fip.attach()
+            done = self.host.attach(fip)
         except floatip.ConflictError as e:
             # Something else holds the address or the interface name: never
             # take it over.
@@ -105,7 +108,7 @@ class NodeAgent:
         fip = self.attached.pop(key, None)
         if fip is None:
             return Outcome(key, "unknown")
-        return Outcome(key, "detached", tuple(fip.detach()))
+        return Outcome(key, "detached", tuple(self.host.detach(fip)))
 
     def reconcile(self, desired: Mapping[str, PodSpec]) -> list[Outcome]:
         """One pass: ensure every desired pod, release the others."""
