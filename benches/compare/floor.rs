@@ -28,6 +28,7 @@ use std::fs::OpenOptions;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use netlink_packet_core::{
@@ -495,17 +496,16 @@ fn step_name(bytes: &[u8]) -> String {
 pub struct Floor {
     name: &'static str,
     min: bool,
-    thread: NsThread,
+    thread: Rc<NsThread>,
     state: Option<State>,
     /// Pre-encoded teardown steps per pod, made at setup.
     teardown: HashMap<usize, Vec<Step>>,
 }
 
 impl Floor {
-    /// A floor whose thread lives in `host` (`min`: the state-changing
-    /// requests only).
-    pub fn new(host: &floatip::Netns, min: bool) -> Result<Floor, String> {
-        let thread = NsThread::new(host);
+    /// A floor run by `thread`, which lives in the host namespace (`min`:
+    /// the state-changing requests only).
+    pub fn new(thread: Rc<NsThread>, min: bool) -> Result<Floor, String> {
         let state = thread.run(|| -> Result<State, String> {
             // SAFETY: NUL-terminated constant path; the fd is owned at once.
             #[allow(unsafe_code)]

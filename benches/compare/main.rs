@@ -199,6 +199,10 @@ struct Slot {
 
 fn start_methods(a: &Args, lab: &Lab) -> Result<Vec<Slot>, String> {
     let mut slots = Vec::new();
+    // The in-process methods (floatip and the floors) run on one thread
+    // that lives in the host namespace, as one agent would: when they
+    // alternate pod by pod, neither gets a CPU or a warm cache of its own.
+    let agent = std::rc::Rc::new(lab::NsThread::new(&lab.host.ns));
     for &name in ALL {
         if !a.methods.iter().any(|m| m == name) {
             continue;
@@ -209,7 +213,7 @@ fn start_methods(a: &Args, lab: &Lab) -> Result<Vec<Slot>, String> {
             "ip-batch" => Ok(Box::new(IpBatch::new(lab::NsThread::new(&lab.host.ns)))),
             "pyroute2" => PyWorker::start("pyroute2", &a.pyroute2_python, &a.worker, "pyroute2", host, None)
                 .map(|w| Box::new(w) as Box<dyn Method>),
-            "floatip" => FloatipRust::new(&lab.host.ns).map(|f| Box::new(f) as Box<dyn Method>),
+            "floatip" => FloatipRust::new(agent.clone(), &lab.host.ns).map(|f| Box::new(f) as Box<dyn Method>),
             // Started inside the host namespace, as an agent runs there.
             "floatip-py" => PyWorker::start(
                 "floatip-py",
@@ -220,8 +224,8 @@ fn start_methods(a: &Args, lab: &Lab) -> Result<Vec<Slot>, String> {
                 Some(&lab::NsThread::new(&lab.host.ns)),
             )
             .map(|w| Box::new(w) as Box<dyn Method>),
-            "floor" => floor::Floor::new(&lab.host.ns, false).map(|f| Box::new(f) as Box<dyn Method>),
-            "floor-min" => floor::Floor::new(&lab.host.ns, true).map(|f| Box::new(f) as Box<dyn Method>),
+            "floor" => floor::Floor::new(agent.clone(), false).map(|f| Box::new(f) as Box<dyn Method>),
+            "floor-min" => floor::Floor::new(agent.clone(), true).map(|f| Box::new(f) as Box<dyn Method>),
             _ => unreachable!("checked in parse_args"),
         };
         match started {
@@ -412,7 +416,7 @@ fn run_scale(a: &Args, lab: &Lab) -> Result<Value, String> {
     let n = a.scale;
     let settle_max = Duration::from_secs(if a.smoke { 2 } else { 60 });
     let all = pods(n);
-    let mut f = FloatipRust::new(&lab.host.ns)?;
+    let mut f = FloatipRust::new(std::rc::Rc::new(lab::NsThread::new(&lab.host.ns)), &lab.host.ns)?;
     let attach_curve = |f: &mut FloatipRust| -> Result<Vec<f64>, String> {
         settle(settle_max);
         setup_all(f, &all)

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use floatip::floating::{FloatingIp, NetnsRef};
@@ -211,16 +212,15 @@ pub fn floatip_spec(pod: &Pod, host: NetnsRef) -> floatip::Result<FloatingIp> {
 /// builds the spec (host side: the current namespace) and calls
 /// `host.attach`. Timed: build + attach, and `host.detach`.
 pub struct FloatipRust {
-    thread: NsThread,
+    thread: Rc<NsThread>,
     host: Arc<Host>,
     specs: HashMap<usize, FloatingIp>,
 }
 
 impl FloatipRust {
-    /// Starts the agent thread in `host_ns` and opens the `Host` there.
-    pub fn new(host_ns: &floatip::Netns) -> Result<FloatipRust, String> {
+    /// Opens the `Host` on `thread`, which lives in `host_ns`.
+    pub fn new(thread: Rc<NsThread>, host_ns: &floatip::Netns) -> Result<FloatipRust, String> {
         let want = host_ns.inode().map_err(|e| e.to_string())?;
-        let thread = NsThread::new(host_ns);
         let host = thread.run(move || -> Result<Arc<Host>, String> {
             let host = Host::current().map_err(|e| e.to_string())?;
             // Never wire pods from anywhere but the lab's host namespace.

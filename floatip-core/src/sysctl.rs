@@ -10,7 +10,7 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::name::IfName;
@@ -30,13 +30,12 @@ use crate::netns::Netns;
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SysctlKey {
-    parts: Vec<String>,
+    /// `/proc/sys/net/...`, built from validated parts (none holds a `/`):
+    /// one allocation per key, and no work to open it.
+    path: String,
 }
 
-/// Where a per-device key puts the device: `all`, `default` or a link.
-fn dev_part(dev: &IfName) -> String {
-    dev.as_str().to_owned()
-}
+const PROC_SYS: &str = "/proc/sys";
 
 fn check_param(param: &str) -> Result<()> {
     if param.is_empty() || !param.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
@@ -48,12 +47,22 @@ fn check_param(param: &str) -> Result<()> {
 impl SysctlKey {
     fn per_dev(family: &str, table: &str, dev: &IfName, param: &str) -> Result<Self> {
         check_param(param)?;
-        Ok(SysctlKey { parts: vec!["net".into(), family.into(), table.into(), dev_part(dev), param.into()] })
+        Ok(Self::from_parts(&["net", family, table, dev.as_str(), param]))
+    }
+
+    fn from_parts(parts: &[&str]) -> Self {
+        let mut path = String::with_capacity(PROC_SYS.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>());
+        path.push_str(PROC_SYS);
+        for p in parts {
+            path.push('/');
+            path.push_str(p);
+        }
+        SysctlKey { path }
     }
 
     /// `net.ipv4.ip_forward`.
     pub fn ipv4_forward() -> Self {
-        SysctlKey { parts: vec!["net".into(), "ipv4".into(), "ip_forward".into()] }
+        Self::from_parts(&["net", "ipv4", "ip_forward"])
     }
 
     /// `net.ipv4.conf.DEV.PARAM` (`proxy_arp`, `forwarding`, `arp_accept`...).
@@ -104,22 +113,20 @@ impl SysctlKey {
         }
         check_param(parts.last().expect("len checked"))
             .map_err(|_| Error::invalid("sysctl key", key, "bad parameter name"))?;
-        Ok(SysctlKey { parts })
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        Ok(Self::from_parts(&parts))
     }
 
     /// The file under `/proc/sys`.
-    pub fn path(&self) -> PathBuf {
-        let mut p = PathBuf::from("/proc/sys");
-        for part in &self.parts {
-            p.push(part);
-        }
-        p
+    pub fn path(&self) -> &Path {
+        Path::new(&self.path)
     }
 }
 
 impl fmt::Display for SysctlKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown: Vec<String> = self.parts.iter().map(|p| p.replace('.', "/")).collect();
+        let rel = &self.path[PROC_SYS.len() + 1..];
+        let shown: Vec<String> = rel.split('/').map(|p| p.replace('.', "/")).collect();
         f.write_str(&shown.join("."))
     }
 }
@@ -223,6 +230,7 @@ impl Netns {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn keys() {
