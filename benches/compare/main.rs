@@ -19,8 +19,9 @@
 //! floor, and the Python binding with floatip, pod by pod (`--paired-reps`),
 //! for the two ratios whose targets sit near 1. Then floatip alone attaches
 //! `--scale` pods on one host (the cost curve), detaches them one by one,
-//! attaches them again and detaches them with one `detach_many`, and once
-//! more with IPv6 off on the host veths; one announcement round for
+//! attaches them again and detaches them with one `detach_many`, and a
+//! third time (the target takes the per-pod median of the three passes);
+//! one announcement round for
 //! `--announce-ips` addresses is timed; and the pieces floatip adds to the
 //! floor are timed. Results go to `DIR/results.json` (`DIR` is
 //! `target/compare` by default); `plot.py` draws them.
@@ -436,30 +437,29 @@ fn run_scale(a: &Args, lab: &Lab) -> Result<Value, String> {
     if left_ns > 0 || left_links > 0 {
         return Err(format!("detach_many left {left_ns} pod namespaces and {left_links} host veths behind"));
     }
-    // Third pass, to show what bounds the curve: the host veths without
-    // IPv6 (`net.ipv6.conf.default.disable_ipv6=1` in the host namespace,
-    // so no link-local address, fe80::/64 route or DAD per host veth).
-    let key = floatip::SysctlKey::parse("net.ipv6.conf.default.disable_ipv6").map_err(|e| e.to_string())?;
-    let old = lab.host.ns.sysctl_replace(&key, "1").map_err(|e| e.to_string())?;
+    // A third pass, the same again. A pass takes a few seconds, and a burst
+    // of other work on this shared machine during one of them tilts that
+    // pass's curve (seen: +25% over the last 300 pods of one pass, none in
+    // the next); the per-pod median over three passes is what the target
+    // is judged on, each pass's own ratio is reported too.
     let curve_c = attach_curve(&mut f);
     let reset_c = reset(lab, &all);
-    lab.host.ns.sysctl_set(&key, &old).map_err(|e| e.to_string())?;
     let (curve_c, ()) = (curve_c?, reset_c?);
     settle(settle_max);
+    let curve_m: Vec<f64> = (0..n).map(|k| median(&[curve_a[k], curve_b[k], curve_c[k]])).collect();
     let window = (n / 10).clamp(1, 100);
     let first = |c: &[f64]| mean(&c[..window.min(c.len())]);
     let last = |c: &[f64]| mean(&c[c.len().saturating_sub(window)..]);
     let bulk_per_pod = us(bulk) / n as f64;
     let obo = mean(&one_by_one);
     println!(
-        "scale {n} pods: attach first {window} {:.0} µs, last {window} {:.0} µs ({:.3}x; second pass {:.3}x; \
-         without IPv6 on the host veths {:.0} -> {:.0} µs, {:.3}x)",
-        first(&curve_a),
-        last(&curve_a),
+        "scale {n} pods: attach, per-pod median of 3 passes: first {window} {:.0} µs, last {window} {:.0} µs \
+         ({:.3}x; the passes alone {:.3}x, {:.3}x, {:.3}x)",
+        first(&curve_m),
+        last(&curve_m),
+        last(&curve_m) / first(&curve_m),
         last(&curve_a) / first(&curve_a),
         last(&curve_b) / first(&curve_b),
-        first(&curve_c),
-        last(&curve_c),
         last(&curve_c) / first(&curve_c)
     );
     println!(
@@ -476,12 +476,14 @@ fn run_scale(a: &Args, lab: &Lab) -> Result<Value, String> {
         "window": window,
         "attach_us": curve_a,
         "attach_second_pass_us": curve_b,
-        "attach_first_mean_us": first(&curve_a),
-        "attach_last_mean_us": last(&curve_a),
         "attach_last_over_first": last(&curve_a) / first(&curve_a),
         "attach_second_pass_last_over_first": last(&curve_b) / first(&curve_b),
-        "attach_no_host_ipv6_us": curve_c,
-        "attach_no_host_ipv6_last_over_first": last(&curve_c) / first(&curve_c),
+        "attach_third_pass_us": curve_c,
+        "attach_third_pass_last_over_first": last(&curve_c) / first(&curve_c),
+        "attach_median_us": curve_m,
+        "attach_median_first_mean_us": first(&curve_m),
+        "attach_median_last_mean_us": last(&curve_m),
+        "attach_median_last_over_first": last(&curve_m) / first(&curve_m),
         "detach_one_by_one_us": one_by_one,
         "detach_one_by_one_mean_us": obo,
         "detach_many_total_us": us(bulk),
@@ -706,10 +708,10 @@ fn report(
     if let Some(x) = scale.get("bulk_over_one_by_one").and_then(Value::as_f64) {
         ratio("teardown: detach_many / one-by-one detach", x, Some(1.0), 0.1);
     }
-    if let Some(x) = scale.get("attach_last_over_first").and_then(Value::as_f64) {
+    if let Some(x) = scale.get("attach_median_last_over_first").and_then(Value::as_f64) {
         let n = scale["pods"].as_u64().unwrap_or(0);
         let w = scale["window"].as_u64().unwrap_or(0);
-        ratio(&format!("attach at scale: last {w} / first {w} of {n}"), x, Some(1.0), 1.15);
+        ratio(&format!("attach at scale: last {w} / first {w} of {n} (median of 3 passes)"), x, Some(1.0), 1.15);
     }
     println!();
     println!("| target | measured | limit | |");
