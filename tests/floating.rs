@@ -506,6 +506,15 @@ fn host_context_serves_many_verbs() {
     let host_ns = lan.host_a.open();
     let made = |i: usize| format!("{}-p{i}", lan.host_a.name);
     let _cleanup = netlab::MadeNetns((0..5).map(made).collect());
+    // Pod i on host A named by name, in a namespace attach creates.
+    let on_a = |i: usize| {
+        FloatingIp::builder(format!("default/h{i}"), "up0")
+            .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
+            .create_pod_netns(made(i))
+            .ipv4(format!("10.0.0.{}/23", 170 + i), "10.0.0.1")
+            .build()
+            .unwrap()
+    };
 
     // 1. The agent lives in the host namespace: Host::current(), and specs
     // that leave host_netns at its default (the calling thread's).
@@ -568,12 +577,7 @@ fn host_context_serves_many_verbs() {
     // 4. Called from a thread in some other namespace: it returns there,
     // not to the Host's home.
     let elsewhere = TestNs::new("hctx-else");
-    let f3 = FloatingIp::builder("default/h3", "up0")
-        .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
-        .create_pod_netns(made(3))
-        .ipv4("10.0.0.173/23", "10.0.0.1")
-        .build()
-        .unwrap();
+    let f3 = on_a(3);
     let (inside, after) = elsewhere
         .open()
         .run(|| {
@@ -587,12 +591,7 @@ fn host_context_serves_many_verbs() {
     assert!(lan.peer.ping("10.0.0.173"));
 
     // 5. All or nothing through the Host too, and the thread always home.
-    let f4 = FloatingIp::builder("default/h4", "up0")
-        .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
-        .create_pod_netns(made(4))
-        .ipv4("10.0.0.174/23", "10.0.0.1")
-        .build()
-        .unwrap();
+    let f4 = on_a(4);
     let before = lan.host_a.snapshot();
     let mut n = 0;
     while let Err(e) = host.attach_failing_at(&f4, n) {
@@ -607,13 +606,7 @@ fn host_context_serves_many_verbs() {
 
     // 6. The drain, through the same Host (the spec of step 1 names the
     // host as "current": here it is named).
-    let h0 = FloatingIp::builder("default/h0", "up0")
-        .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
-        .create_pod_netns(made(0))
-        .ipv4("10.0.0.170/23", "10.0.0.1")
-        .build()
-        .unwrap();
-    let all = [h0, by_path, f3, f4];
+    let all = [on_a(0), by_path, f3, f4];
     let removed = host.detach_many(&all).unwrap();
     assert!(removed[0].contains("(4 veths)"), "{removed:?}");
     assert!(lan.host_a.ip_json("neigh show proxy").is_empty());
