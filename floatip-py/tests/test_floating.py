@@ -237,12 +237,13 @@ def test_host_kept_across_verbs(lab: Lab) -> None:
     names = [lab.name(f"hk-p{i}") for i in range(3)]
     host = floatip.Host(lan.host_a.name)
     assert host.netns == lan.host_a.name and repr(host) == f"Host({lan.host_a.name!r})"
+    # The same namespace, named three ways.
+    same_host: list[floatip.Netns | str] = [lan.host_a.name, lan.host_a.ns, f"/run/netns/{lan.host_a.name}"]
     fips = [
         floatip.FloatingIp(
             f"default/hk{i}",
             "up0",
-            # The same namespace, named three ways.
-            host_netns=[lan.host_a.name, lan.host_a.ns, f"/run/netns/{lan.host_a.name}"][i],
+            host_netns=same_host[i],
             create_pod_netns=names[i],
             ipv4=(f"10.0.0.{120 + i}/23", "10.0.0.1"),
             announce=False,

@@ -51,6 +51,7 @@ __all__ = [
     "FloatingIp",
     "Attached",
     "Drift",
+    "Host",
     "AnnounceOptions",
     "AnnounceReport",
     "Announcer",
