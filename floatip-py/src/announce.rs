@@ -24,11 +24,18 @@ use crate::gil::without_gil;
 #[pyclass(frozen, eq, hash, module = "floatip", name = "AnnounceOptions")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct PyAnnounceOptions {
+    /// Rounds to send.
+    #[pyo3(get)]
     count: u32,
     interval: Duration,
-    /// `ArpMode` by name (`ArpMode` is not `Hash`).
+    /// ``"request"``, ``"reply"`` or ``"both"``.
+    #[pyo3(get)]
     arp: &'static str,
+    /// Requests carry a broadcast target MAC.
+    #[pyo3(get)]
     broadcast_target_mac: bool,
+    /// NAs carry the Router flag.
+    #[pyo3(get)]
     na_router: bool,
     na_source: Option<std::net::Ipv6Addr>,
     mac: Option<floatip::Mac>,
@@ -121,30 +128,10 @@ impl PyAnnounceOptions {
             mac: mac.map(|m| m.0),
         })
     }
-    /// Rounds to send.
-    #[getter]
-    fn count(&self) -> u32 {
-        self.count
-    }
     /// Seconds between rounds.
     #[getter]
     fn interval(&self) -> f64 {
         self.interval.as_secs_f64()
-    }
-    /// ``"request"``, ``"reply"`` or ``"both"``.
-    #[getter]
-    fn arp(&self) -> &'static str {
-        self.arp
-    }
-    /// Requests carry a broadcast target MAC.
-    #[getter]
-    fn broadcast_target_mac(&self) -> bool {
-        self.broadcast_target_mac
-    }
-    /// NAs carry the Router flag.
-    #[getter]
-    fn na_router(&self) -> bool {
-        self.na_router
     }
     /// The NAs' IPv6 source, or None for the announced address.
     #[getter]
@@ -174,7 +161,11 @@ impl PyAnnounceOptions {
 #[pyclass(frozen, eq, hash, module = "floatip", name = "AnnounceReport")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct PyAnnounceReport {
+    /// Rounds sent.
+    #[pyo3(get)]
     rounds: u32,
+    /// Frames sent, over all rounds.
+    #[pyo3(get)]
     frames: u64,
 }
 
@@ -186,16 +177,6 @@ impl From<AnnounceReport> for PyAnnounceReport {
 
 #[pymethods]
 impl PyAnnounceReport {
-    /// Rounds sent.
-    #[getter]
-    fn rounds(&self) -> u32 {
-        self.rounds
-    }
-    /// Frames sent, over all rounds.
-    #[getter]
-    fn frames(&self) -> u64 {
-        self.frames
-    }
     fn __repr__(&self) -> String {
         format!("AnnounceReport(rounds={}, frames={})", self.rounds, self.frames)
     }
@@ -219,6 +200,8 @@ fn ips(v: Vec<IpArg>) -> Vec<std::net::IpAddr> {
 pub(crate) struct PyAnnouncer {
     sender: Announcer,
     netns: Arc<Netns>,
+    /// The interface name.
+    #[pyo3(get)]
     ifname: String,
 }
 
@@ -245,11 +228,6 @@ impl PyAnnouncer {
     #[getter]
     fn ifindex(&self) -> u32 {
         self.sender.ifindex()
-    }
-    /// The interface name.
-    #[getter]
-    fn ifname(&self) -> &str {
-        &self.ifname
     }
     /// Sends one round for every address now; returns the frame count.
     #[pyo3(signature = (ips, options=None))]

@@ -424,8 +424,14 @@ impl PyAttached {
 #[pyclass(frozen, eq, hash, module = "floatip", name = "Drift")]
 #[derive(PartialEq, Eq, Hash)]
 pub(crate) struct PyDrift {
+    /// Where: ``host``, ``pod`` or ``uplink``.
+    #[pyo3(get)]
     place: &'static str,
+    /// What should be there, in ``ip``/``sysctl`` words.
+    #[pyo3(get)]
     expected: String,
+    /// What was found instead.
+    #[pyo3(get)]
     found: String,
 }
 
@@ -437,21 +443,6 @@ impl From<Drift> for PyDrift {
 
 #[pymethods]
 impl PyDrift {
-    /// Where: ``host``, ``pod`` or ``uplink``.
-    #[getter]
-    fn place(&self) -> &'static str {
-        self.place
-    }
-    /// What should be there, in ``ip``/``sysctl`` words.
-    #[getter]
-    fn expected(&self) -> &str {
-        &self.expected
-    }
-    /// What was found instead.
-    #[getter]
-    fn found(&self) -> &str {
-        &self.found
-    }
     fn __str__(&self) -> String {
         format!("{}: expected {}, found {}", self.place, self.expected, self.found)
     }

@@ -29,6 +29,9 @@ use crate::values::{PyAddress, PyLink, PyNeighbour, PyRoute};
 #[pyclass(frozen, module = "floatip", name = "Handle")]
 pub(crate) struct PyHandle {
     inner: RwLock<Option<Arc<Handle>>>,
+    /// The namespace the handle talks to, as messages name it
+    /// (``netns NAME``, ``netns PATH`` or ``current netns``).
+    #[pyo3(get)]
     netns: String,
 }
 
@@ -66,13 +69,6 @@ impl PyHandle {
         })?;
         let netns = h.netns().to_owned();
         Ok(PyHandle { inner: RwLock::new(Some(Arc::new(h))), netns })
-    }
-
-    /// The namespace the handle talks to, as messages name it
-    /// (``netns NAME``, ``netns PATH`` or ``current netns``).
-    #[getter]
-    fn netns(&self) -> &str {
-        &self.netns
     }
 
     /// True once ``close()`` was called.

@@ -23,6 +23,8 @@ pub(crate) struct PyNetns {
     /// `None` once closed. An `Arc` so that a call running with the GIL
     /// released keeps the descriptor open even if another thread closes it.
     inner: RwLock<Option<Arc<Netns>>>,
+    /// The name, when opened or created by name; else None.
+    #[pyo3(get)]
     name: Option<String>,
     path: PathBuf,
 }
@@ -93,12 +95,6 @@ impl PyNetns {
     #[staticmethod]
     fn list(py: Python<'_>) -> PyResult<Vec<String>> {
         without_gil(py, Netns::list)
-    }
-
-    /// The name, when opened or created by name; else None.
-    #[getter]
-    fn name(&self) -> Option<&str> {
-        self.name.as_deref()
     }
 
     /// The path it was opened from.

@@ -36,15 +36,34 @@ fn py_bool(b: bool) -> &'static str {
 #[pyclass(frozen, eq, hash, module = "floatip", name = "Link")]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct PyLink {
+    /// Interface index, unique within the namespace.
+    #[pyo3(get)]
     index: u32,
+    /// Interface name.
+    #[pyo3(get)]
     name: String,
     mac: Option<Mac>,
+    /// MTU in bytes.
+    #[pyo3(get)]
     mtu: u32,
+    /// Administratively up (``IFF_UP``).
+    #[pyo3(get)]
     up: bool,
+    /// Link kind (``veth``, ``bridge``, ``vlan``...), None for devices
+    /// without one (loopback, physical NICs).
+    #[pyo3(get)]
     kind: Option<String>,
+    /// Index of the bridge (or other controller) it is enslaved to.
+    #[pyo3(get)]
     master: Option<u32>,
+    /// ``IFLA_LINK``: the peer's index for a veth, the parent for a VLAN.
+    #[pyo3(get)]
     link: Option<u32>,
+    /// ``IFLA_LINK_NETNSID``: set when ``link`` lives in another namespace.
+    #[pyo3(get)]
     link_netnsid: Option<i32>,
+    /// VLAN id, for ``vlan`` links.
+    #[pyo3(get)]
     vlan_id: Option<u16>,
 }
 
@@ -67,56 +86,10 @@ impl From<floatip::Link> for PyLink {
 
 #[pymethods]
 impl PyLink {
-    /// Interface index, unique within the namespace.
-    #[getter]
-    fn index(&self) -> u32 {
-        self.index
-    }
-    /// Interface name.
-    #[getter]
-    fn name(&self) -> &str {
-        &self.name
-    }
     /// Hardware address ``aa:bb:cc:dd:ee:ff``, or None.
     #[getter]
     fn mac(&self) -> Option<String> {
         mac_text(self.mac)
-    }
-    /// MTU in bytes.
-    #[getter]
-    fn mtu(&self) -> u32 {
-        self.mtu
-    }
-    /// Administratively up (``IFF_UP``).
-    #[getter]
-    fn up(&self) -> bool {
-        self.up
-    }
-    /// Link kind (``veth``, ``bridge``, ``vlan``...), None for devices
-    /// without one (loopback, physical NICs).
-    #[getter]
-    fn kind(&self) -> Option<&str> {
-        self.kind.as_deref()
-    }
-    /// Index of the bridge (or other controller) it is enslaved to.
-    #[getter]
-    fn master(&self) -> Option<u32> {
-        self.master
-    }
-    /// ``IFLA_LINK``: the peer's index for a veth, the parent for a VLAN.
-    #[getter]
-    fn link(&self) -> Option<u32> {
-        self.link
-    }
-    /// ``IFLA_LINK_NETNSID``: set when ``link`` lives in another namespace.
-    #[getter]
-    fn link_netnsid(&self) -> Option<i32> {
-        self.link_netnsid
-    }
-    /// VLAN id, for ``vlan`` links.
-    #[getter]
-    fn vlan_id(&self) -> Option<u16> {
-        self.vlan_id
     }
     fn __repr__(&self) -> String {
         format!(
@@ -139,11 +112,21 @@ impl PyLink {
 #[pyclass(frozen, eq, hash, module = "floatip", name = "Address")]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct PyAddress {
+    /// Interface index.
+    #[pyo3(get)]
     index: u32,
     prefix: IpPrefix,
+    /// Scope (``RT_SCOPE_*``): 0 global, 253 link, 254 host.
+    #[pyo3(get)]
     scope: u8,
+    /// ``IFA_F_*`` flags.
+    #[pyo3(get)]
     flags: u32,
+    /// Added with ``nodad`` (IPv6).
+    #[pyo3(get)]
     nodad: bool,
+    /// IPv6 duplicate address detection still running.
+    #[pyo3(get)]
     tentative: bool,
 }
 
@@ -162,36 +145,11 @@ impl From<floatip::Address> for PyAddress {
 
 #[pymethods]
 impl PyAddress {
-    /// Interface index.
-    #[getter]
-    fn index(&self) -> u32 {
-        self.index
-    }
     /// The address with its prefix length: ``IPv4Interface`` or
     /// ``IPv6Interface`` (``.ip``, ``.network``).
     #[getter]
     fn address<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         interface_obj(py, &self.prefix)
-    }
-    /// Scope (``RT_SCOPE_*``): 0 global, 253 link, 254 host.
-    #[getter]
-    fn scope(&self) -> u8 {
-        self.scope
-    }
-    /// ``IFA_F_*`` flags.
-    #[getter]
-    fn flags(&self) -> u32 {
-        self.flags
-    }
-    /// Added with ``nodad`` (IPv6).
-    #[getter]
-    fn nodad(&self) -> bool {
-        self.nodad
-    }
-    /// IPv6 duplicate address detection still running.
-    #[getter]
-    fn tentative(&self) -> bool {
-        self.tentative
     }
     fn __repr__(&self) -> String {
         format!(
@@ -216,13 +174,30 @@ impl PyAddress {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct PyRoute {
     dst: IpPrefix,
+    /// Next hop (``via``): ``IPv4Address``/``IPv6Address`` or None.
+    #[pyo3(get)]
     gateway: Option<IpAddr>,
+    /// Output interface index (``dev``), or None.
+    #[pyo3(get)]
     oif: Option<u32>,
+    /// Routing table (254 is main).
+    #[pyo3(get)]
     table: u32,
+    /// ``RTPROT_*``: who installed it (3 boot, 4 static...).
+    #[pyo3(get)]
     protocol: u8,
+    /// ``RT_SCOPE_*`` (0 universe, 253 link); None in a request means "as
+    /// ``ip route add`` picks".
+    #[pyo3(get)]
     scope: Option<u8>,
+    /// ``RTN_*`` route type (1 unicast).
+    #[pyo3(get)]
     kind: u8,
+    /// Metric (``metric N``), or None.
+    #[pyo3(get)]
     metric: Option<u32>,
+    /// ``onlink``: the gateway is on the link without a prefix route.
+    #[pyo3(get)]
     onlink: bool,
 }
 
@@ -307,47 +282,6 @@ impl PyRoute {
     fn dst<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         network_obj(py, &self.dst)
     }
-    /// Next hop (``via``): ``IPv4Address``/``IPv6Address`` or None.
-    #[getter]
-    fn gateway(&self) -> Option<IpAddr> {
-        self.gateway
-    }
-    /// Output interface index (``dev``), or None.
-    #[getter]
-    fn oif(&self) -> Option<u32> {
-        self.oif
-    }
-    /// Routing table (254 is main).
-    #[getter]
-    fn table(&self) -> u32 {
-        self.table
-    }
-    /// ``RTPROT_*``: who installed it (3 boot, 4 static...).
-    #[getter]
-    fn protocol(&self) -> u8 {
-        self.protocol
-    }
-    /// ``RT_SCOPE_*`` (0 universe, 253 link); None in a request means "as
-    /// ``ip route add`` picks".
-    #[getter]
-    fn scope(&self) -> Option<u8> {
-        self.scope
-    }
-    /// ``RTN_*`` route type (1 unicast).
-    #[getter]
-    fn kind(&self) -> u8 {
-        self.kind
-    }
-    /// Metric (``metric N``), or None.
-    #[getter]
-    fn metric(&self) -> Option<u32> {
-        self.metric
-    }
-    /// ``onlink``: the gateway is on the link without a prefix route.
-    #[getter]
-    fn onlink(&self) -> bool {
-        self.onlink
-    }
     fn __repr__(&self) -> String {
         format!(
             "Route(dst='{}', gateway={}, oif={}, table={}, protocol={}, scope={}, kind={}, metric={}, onlink={})",
@@ -369,10 +303,18 @@ impl PyRoute {
 #[pyclass(frozen, eq, hash, module = "floatip", name = "Neighbour")]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct PyNeighbour {
+    /// Interface index.
+    #[pyo3(get)]
     index: u32,
+    /// The neighbour's IP: ``IPv4Address`` or ``IPv6Address``.
+    #[pyo3(get)]
     ip: IpAddr,
     mac: Option<Mac>,
+    /// ``NUD_*`` state bits (see the ``NUD_*`` constants).
+    #[pyo3(get)]
     state: u16,
+    /// A proxy entry: the kernel answers ARP/NDP for ``ip`` on this link.
+    #[pyo3(get)]
     proxy: bool,
 }
 
@@ -384,31 +326,11 @@ impl From<floatip::Neighbour> for PyNeighbour {
 
 #[pymethods]
 impl PyNeighbour {
-    /// Interface index.
-    #[getter]
-    fn index(&self) -> u32 {
-        self.index
-    }
-    /// The neighbour's IP: ``IPv4Address`` or ``IPv6Address``.
-    #[getter]
-    fn ip(&self) -> IpAddr {
-        self.ip
-    }
     /// Its link-layer address ``aa:bb:cc:dd:ee:ff``, when resolved (proxy
     /// entries have none).
     #[getter]
     fn mac(&self) -> Option<String> {
         mac_text(self.mac)
-    }
-    /// ``NUD_*`` state bits (see the ``NUD_*`` constants).
-    #[getter]
-    fn state(&self) -> u16 {
-        self.state
-    }
-    /// A proxy entry: the kernel answers ARP/NDP for ``ip`` on this link.
-    #[getter]
-    fn proxy(&self) -> bool {
-        self.proxy
     }
     fn __repr__(&self) -> String {
         format!(
