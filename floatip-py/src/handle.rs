@@ -1,15 +1,15 @@
 //! `Handle`: one rtnetlink socket bound to a namespace, with the `ip link`,
 //! `ip addr`, `ip route` and `ip neigh` verbs.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use floatip::{AddrOptions, Handle, RouteFilter, VethSpec};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::args::{IpArg, LinkArg, MacArg, NameArg, NetnsArg, PrefixArg};
+use crate::closable::Closable;
 use crate::errors::{invalid, to_pyerr};
 use crate::gil::without_gil;
 use crate::values::{PyAddress, PyLink, PyNeighbour, PyRoute};
@@ -28,7 +28,7 @@ use crate::values::{PyAddress, PyLink, PyNeighbour, PyRoute};
 /// command it equals. A context manager closes the socket on exit.
 #[pyclass(frozen, module = "floatip", name = "Handle")]
 pub(crate) struct PyHandle {
-    inner: RwLock<Option<Arc<Handle>>>,
+    inner: Closable<Handle>,
     /// The namespace the handle talks to, as messages name it
     /// (``netns NAME``, ``netns PATH`` or ``current netns``).
     #[pyo3(get)]
@@ -36,12 +36,24 @@ pub(crate) struct PyHandle {
 }
 
 impl PyHandle {
+    /// A list verb for one link (resolved by name if given) or all, with
+    /// the GIL released, its items converted to the Python value class.
+    fn list_of<T, U: From<T>>(
+        &self,
+        py: Python<'_>,
+        link: Option<LinkArg>,
+        verb: fn(&Handle, Option<u32>) -> floatip::Result<Vec<T>>,
+    ) -> PyResult<Vec<U>>
+    where
+        T: Send,
+    {
+        let h = self.h()?;
+        without_gil(py, || verb(&h, link.as_ref().map(|l| l.index(&h)).transpose()?))
+            .map(|v| v.into_iter().map(U::from).collect())
+    }
+
     fn h(&self) -> PyResult<Arc<Handle>> {
-        self.inner
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| PyValueError::new_err("operation on a closed Handle"))
+        self.inner.get()
     }
 }
 
@@ -68,19 +80,19 @@ impl PyHandle {
             Ok(h)
         })?;
         let netns = h.netns().to_owned();
-        Ok(PyHandle { inner: RwLock::new(Some(Arc::new(h))), netns })
+        Ok(PyHandle { inner: Closable::new(h, "Handle"), netns })
     }
 
     /// True once ``close()`` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).is_none()
+        self.inner.is_closed()
     }
 
     /// Closes the socket (idempotent); a request running in another thread
     /// finishes first.
     fn close(&self) {
-        self.inner.write().unwrap_or_else(|p| p.into_inner()).take();
+        self.inner.close();
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -246,12 +258,7 @@ impl PyHandle {
     /// families.
     #[pyo3(signature = (link=None))]
     fn addrs(&self, py: Python<'_>, link: Option<LinkArg>) -> PyResult<Vec<PyAddress>> {
-        let h = self.h()?;
-        without_gil(py, || {
-            let i = link.as_ref().map(|l| l.index(&h)).transpose()?;
-            h.addrs(i)
-        })
-        .map(|v| v.into_iter().map(PyAddress::from).collect())
+        self.list_of(py, link, Handle::addrs)
     }
 
     // ---- ip route ------------------------------------------------------
@@ -351,23 +358,13 @@ impl PyHandle {
     /// ``ip neigh show [dev LINK]``: neighbour cache entries, both families.
     #[pyo3(signature = (link=None))]
     fn neighbours(&self, py: Python<'_>, link: Option<LinkArg>) -> PyResult<Vec<PyNeighbour>> {
-        let h = self.h()?;
-        without_gil(py, || {
-            let i = link.as_ref().map(|l| l.index(&h)).transpose()?;
-            h.neighbours(i)
-        })
-        .map(|v| v.into_iter().map(PyNeighbour::from).collect())
+        self.list_of(py, link, Handle::neighbours)
     }
 
     /// ``ip neigh show proxy [dev LINK]``: proxy entries, both families.
     #[pyo3(signature = (link=None))]
     fn neigh_proxies(&self, py: Python<'_>, link: Option<LinkArg>) -> PyResult<Vec<PyNeighbour>> {
-        let h = self.h()?;
-        without_gil(py, || {
-            let i = link.as_ref().map(|l| l.index(&h)).transpose()?;
-            h.neigh_proxies(i)
-        })
-        .map(|v| v.into_iter().map(PyNeighbour::from).collect())
+        self.list_of(py, link, Handle::neigh_proxies)
     }
 
     fn __repr__(&self) -> String {

@@ -11,6 +11,7 @@
 
 mod announce;
 mod args;
+mod closable;
 mod errors;
 mod floating;
 mod gil;

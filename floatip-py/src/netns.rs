@@ -2,13 +2,13 @@
 
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use floatip::{Netns, SysctlKey};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
+use crate::closable::Closable;
 use crate::errors::to_pyerr;
 use crate::gil::without_gil;
 
@@ -22,7 +22,7 @@ use crate::gil::without_gil;
 pub(crate) struct PyNetns {
     /// `None` once closed. An `Arc` so that a call running with the GIL
     /// released keeps the descriptor open even if another thread closes it.
-    inner: RwLock<Option<Arc<Netns>>>,
+    inner: Closable<Netns>,
     /// The name, when opened or created by name; else None.
     #[pyo3(get)]
     name: Option<String>,
@@ -33,16 +33,12 @@ impl PyNetns {
     pub(crate) fn wrap(ns: Netns) -> PyNetns {
         let name = ns.name().map(str::to_owned);
         let path = ns.path().to_owned();
-        PyNetns { inner: RwLock::new(Some(Arc::new(ns))), name, path }
+        PyNetns { inner: Closable::new(ns, "Netns"), name, path }
     }
 
     /// The open namespace; `ValueError` once closed.
     pub(crate) fn inner(&self) -> PyResult<Arc<Netns>> {
-        self.inner
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| PyValueError::new_err("operation on a closed Netns"))
+        self.inner.get()
     }
 }
 
@@ -106,7 +102,7 @@ impl PyNetns {
     /// True once ``close()`` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).is_none()
+        self.inner.is_closed()
     }
 
     /// The namespace's file descriptor (valid until ``close()``).
@@ -117,7 +113,7 @@ impl PyNetns {
     /// Closes the descriptor (idempotent). A call running in another thread
     /// keeps its own reference until it returns.
     fn close(&self) {
-        self.inner.write().unwrap_or_else(|p| p.into_inner()).take();
+        self.inner.close();
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
