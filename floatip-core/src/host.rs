@@ -95,7 +95,11 @@ impl Host {
     pub fn open(netns: NetnsRef) -> Result<Host> {
         let home = Netns::current()?;
         let home_ino = home.inode()?;
-        let ns = netns.open()?;
+        // The current namespace is home itself: no second lookup in /proc.
+        let ns = match &netns {
+            NetnsRef::Current => home.try_clone()?,
+            r => r.open()?,
+        };
         let ino = ns.inode()?;
         let handle =
             if ino == home_ino { Handle::open_here(ns.describe())? } else { Handle::in_netns_from(&ns, Some(&home))? };

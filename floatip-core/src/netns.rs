@@ -11,7 +11,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -214,9 +214,7 @@ impl Netns {
     }
 
     fn ino(&self) -> Result<(u64, u64)> {
-        let f = File::from(self.fd.try_clone().map_err(|e| Error::io("dup netns fd", self.describe(), e))?);
-        let m = f.metadata().map_err(|e| Error::io("fstat netns", self.describe(), e))?;
-        Ok((m.dev(), m.ino()))
+        sys::fstat_dev_ino(self.fd.as_fd()).map_err(|e| Error::io("fstat netns", self.describe(), e))
     }
 
     /// Another handle to the same namespace.

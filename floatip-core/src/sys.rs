@@ -31,6 +31,19 @@ pub(crate) fn setns_net(fd: BorrowedFd<'_>) -> io::Result<()> {
     check(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) }).map(drop)
 }
 
+/// `fstat(fd)`: the device and inode of an open file (for a namespace
+/// file, the namespace's identity in nsfs).
+pub(crate) fn fstat_dev_ino(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes one `struct stat` to the pointer, which points to
+    // uninitialised memory of exactly that type; the fd is borrowed for the
+    // call.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat returned success, so it filled the whole struct.
+    let st = unsafe { st.assume_init() };
+    Ok((st.st_dev, st.st_ino))
+}
+
 /// `unshare(CLONE_NEWNET)`: give the calling thread a fresh network namespace.
 pub(crate) fn unshare_net() -> io::Result<()> {
     // SAFETY: unshare takes only a flag word.
