@@ -16,7 +16,7 @@ use crate::netns::{current_inode, Netns};
 ///
 /// Why: each of those `FloatingIp` verbs opens the caller's namespace
 /// (a lookup in `/proc`), the host namespace and a fresh netlink socket
-/// with its options, and closes them again: about 45 µs, 2-3% of an
+/// with its options, and closes them again: 25-50 µs, 1-3% of an
 /// attach, and most of what floatip adds to the kernel's own cost (see
 /// `docs/performance.md`). A `Host` pays that once.
 ///

@@ -16,7 +16,7 @@ use crate::gil::without_gil;
 /// ``Netns``, a name under ``/run/netns`` or a path. Its ``attach``,
 /// ``detach``, ``detach_many`` and ``check`` do what the ``FloatingIp``
 /// methods of the same names do, all or nothing alike, without opening the
-/// host namespace and a socket on every call (about 45 µs each time).
+/// host namespace and a socket on every call (25-50 µs each time).
 ///
 /// A spec's ``host_netns`` must be this host's namespace: the same name or
 /// path, another name for the same namespace, or ``None`` (the calling
