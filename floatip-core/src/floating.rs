@@ -1015,7 +1015,7 @@ impl FloatingIp {
             // DAD on a point-to-point veth is pointless, and while it runs
             // NDP between the two ends goes unanswered.
             v.push((SysctlKey::ipv6_conf(hv, "accept_dad")?, "0"));
-        } else if routed {
+        } else if routed && ipv6_enabled() {
             // An IPv4-only pod needs no IPv6 on its host veth. Left on, each
             // host veth adds a link-local and a multicast route that the
             // kernel keeps under one prefix node per table, so every new pod
@@ -1352,6 +1352,14 @@ impl FloatingIp {
         }
         Ok(d)
     }
+}
+
+/// Whether the kernel has IPv6 at all: a node booted with `ipv6.disable=1`
+/// has no `/proc/sys/net/ipv6` in any namespace, so there is no IPv6 to
+/// turn off on a host veth (and an IPv6 floating IP fails when its first
+/// IPv6 sysctl is missing).
+fn ipv6_enabled() -> bool {
+    std::path::Path::new("/proc/sys/net/ipv6").exists()
 }
 
 /// The main table's default route of one family, read from the (small)
