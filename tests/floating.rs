@@ -244,7 +244,19 @@ fn failed_attach_leaves_the_node_as_it_was() {
         .map(|k| format!("{k}={}\n", h.sysctl(k)))
         .collect::<String>()
     };
-    let state = || lan.host_a.snapshot() + &sysctls(&lan.host_a) + &pod.snapshot();
+    // Shared settings serve every pod on the host: a failed attach ensures
+    // them and never writes them back (a concurrent attach may rely on them).
+    let ensured = "net.ipv4.ip_forward=1\nnet.ipv4.neigh.up0.proxy_delay=0\nnet.ipv6.conf.all.forwarding=1\n\
+                   net.ipv6.neigh.up0.proxy_delay=0\nnet.ipv6.conf.up0.proxy_ndp=1\n";
+    let shared_before = sysctls(&lan.host_a);
+    // A healthy pod attached beside it must not notice any failure.
+    let healthy_pod = TestNs::new("fail-ok");
+    let healthy = spec(&lan.host_a, &healthy_pod, "default/healthy", "10.0.0.142/23").build().unwrap();
+    healthy.attach().unwrap();
+    assert!(lan.peer.ping("10.0.0.142"));
+    // Configuration only: the neighbour entries that pings teach the host
+    // come and go with traffic.
+    let state = || config_only(&(lan.host_a.snapshot() + &pod.snapshot()));
     let before = state();
     let mut n = 0;
     loop {
@@ -252,6 +264,11 @@ fn failed_attach_leaves_the_node_as_it_was() {
             Err(e) => {
                 assert!(e.to_string().contains("injected failure"), "step {n}: {e}");
                 assert_eq!(state(), before, "state changed after a failure at step {n}");
+                for (line, was) in sysctls(&lan.host_a).lines().zip(shared_before.lines()) {
+                    assert!(line == was || ensured.contains(line), "step {n}: {line} (was {was})");
+                }
+                assert!(healthy.check().unwrap().is_empty(), "the healthy pod drifted at step {n}");
+                assert!(lan.peer.ping("10.0.0.142"), "the healthy pod is unreachable after step {n}");
                 n += 1;
             }
             Ok(done) => {
@@ -273,10 +290,10 @@ fn failed_attach_leaves_the_node_as_it_was() {
         .ipv4("10.0.0.141/23", "10.0.0.1")
         .build()
         .unwrap();
-    let before = lan.host_a.snapshot() + &sysctls(&lan.host_a);
+    let before = config_only(&lan.host_a.snapshot()) + &sysctls(&lan.host_a);
     for n in 0..4 {
         assert!(g.attach_failing_at(n).is_err());
-        assert_eq!(lan.host_a.snapshot() + &sysctls(&lan.host_a), before, "step {n}");
+        assert_eq!(config_only(&lan.host_a.snapshot()) + &sysctls(&lan.host_a), before, "step {n}");
         assert!(floatip::Netns::open(&name).unwrap_err().is_not_found(), "netns left after step {n}");
     }
     g.attach().unwrap();
@@ -356,12 +373,19 @@ fn check_reports_drift_and_detach_cleans_half_attached_pods() {
     assert!(!f.check().unwrap().is_empty());
     f.detach().unwrap();
     assert!(lan.host_a.ip_json("neigh show proxy").is_empty());
-    // Pod netns already deleted.
+    // Pod netns name already deleted, the namespace kept alive (by this
+    // test's fd): the veth's peer lives in a namespace the spec no longer
+    // names, which detach cannot tell from a later sandbox's. It leaves
+    // the veth (and its proxy entry, which serves it) to GC.
     f.attach().unwrap();
     floatip::Netns::delete(&pod.name).unwrap();
     let d = f.check().unwrap();
     assert!(d.iter().any(|x| x.found.contains("no such namespace")), "{d:?}");
-    f.detach().unwrap();
+    assert!(f.detach().unwrap().is_empty());
+    assert!(lan.host_a.ip_json("link show").iter().any(|l| l["ifname"] == hv));
+    let host = floatip::Host::open(NetnsRef::Name(lan.host_a.name.clone())).unwrap();
+    let gone = host.gc(["default/healthy"]).unwrap();
+    assert!(!gone.is_empty());
     assert!(lan.host_a.ip_json("link show").iter().all(|l| l["ifname"] != hv));
     assert!(lan.host_a.ip_json("neigh show proxy").is_empty());
     f.detach().unwrap();
@@ -615,4 +639,24 @@ fn host_context_serves_many_verbs() {
     }
     assert!(host.detach_many(&all).unwrap().is_empty());
     assert!(host.detach(&all[0]).unwrap().is_empty());
+}
+
+/// A snapshot without the neighbour cache's learned entries (only
+/// permanent ones stay in the `ip neigh show` section) and without the
+/// subnet-router anycast routes the kernel adds while IPv6 forwarding is on
+/// (`addrconf_join_anycast()`): forwarding is a shared setting that a
+/// failed attach leaves on.
+fn config_only(snapshot: &str) -> String {
+    let mut section = "";
+    let mut out = String::new();
+    for line in snapshot.lines() {
+        if line.starts_with("== ") {
+            section = line;
+        } else if (section == "== ip neigh show" && !line.contains("PERMANENT")) || line.starts_with("anycast ") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }

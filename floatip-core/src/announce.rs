@@ -331,7 +331,32 @@ pub struct BackgroundAnnounce {
     thread: Option<JoinHandle<Result<AnnounceReport>>>,
 }
 
+/// A weak stop switch for a [`BackgroundAnnounce`] held elsewhere: detach
+/// uses it to stop its attachment's rounds, whoever owns the handle.
+#[derive(Debug)]
+pub(crate) struct AnnounceStop(std::sync::Weak<(Mutex<bool>, Condvar)>);
+
+impl AnnounceStop {
+    /// Stops the rounds before the next one (if they still run).
+    pub(crate) fn stop(&self) {
+        if let Some(s) = self.0.upgrade() {
+            *s.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            s.1.notify_all();
+        }
+    }
+
+    /// False once both the sender thread and its handle are gone.
+    pub(crate) fn is_live(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+}
+
 impl BackgroundAnnounce {
+    /// A switch that stops these rounds from elsewhere.
+    pub(crate) fn stopper(&self) -> AnnounceStop {
+        AnnounceStop(Arc::downgrade(&self.stop))
+    }
+
     /// True once the last round was sent (or the sender stopped or failed).
     pub fn is_finished(&self) -> bool {
         self.thread.as_ref().is_none_or(|t| t.is_finished())

@@ -1,9 +1,11 @@
 //! [`Host`]: the host side of a node, opened once and kept across verbs.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::floating::{Attached, Drift, FloatingIp, NetnsRef};
+use crate::floating::mark::DEFAULT_PROTOCOL;
+use crate::floating::{Attached, Attachment, Drift, FloatingIp, NetnsRef, Site};
 use crate::netlink::Handle;
 use crate::netns::{current_inode, Netns};
 
@@ -60,15 +62,18 @@ pub struct Host {
     /// The opening thread's namespace.
     home: Netns,
     home_ino: u64,
+    /// The route protocol that [`Host::list`] and [`Host::gc`] read as
+    /// floatip's mark.
+    route_protocol: u8,
 }
 
 /// One verb's view of where the calling thread is.
-pub(crate) struct Call<'a> {
-    pub(crate) host: &'a Host,
+struct Call<'a> {
+    host: &'a Host,
     home: Home<'a>,
     /// The calling thread is in the host namespace: its `/proc/sys` files
     /// can be opened without a visit.
-    pub(crate) in_host: bool,
+    in_host: bool,
 }
 
 enum Home<'a> {
@@ -80,10 +85,20 @@ enum Home<'a> {
 
 impl Call<'_> {
     /// The namespace the calling thread returns to after each visit.
-    pub(crate) fn home(&self) -> &Netns {
+    fn home(&self) -> &Netns {
         match &self.home {
             Home::Kept(ns) => ns,
             Home::Opened(ns) => ns,
+        }
+    }
+
+    fn site(&self) -> Site<'_> {
+        Site {
+            home: self.home(),
+            host_ns: &self.host.ns,
+            host_ino: self.host.ino,
+            host: &self.host.handle,
+            in_host: self.in_host,
         }
     }
 }
@@ -103,7 +118,16 @@ impl Host {
         let ino = ns.inode()?;
         let handle =
             if ino == home_ino { Handle::open_here(ns.describe())? } else { Handle::in_netns_from(&ns, Some(&home))? };
-        Ok(Host { netns_ref: netns, ns, ino, handle, home, home_ino })
+        Ok(Host { netns_ref: netns, ns, ino, handle, home, home_ino, route_protocol: DEFAULT_PROTOCOL })
+    }
+
+    /// The route protocol [`Host::list`] and [`Host::gc`] take as
+    /// floatip's mark, for specs built with
+    /// [`route_protocol`](crate::floating::FloatingIpBuilder::route_protocol)
+    /// (default [`DEFAULT_PROTOCOL`]).
+    pub fn with_route_protocol(mut self, protocol: u8) -> Host {
+        self.route_protocol = protocol;
+        self
     }
 
     /// [`Host::open`] of the calling thread's namespace: for an agent that
@@ -130,37 +154,65 @@ impl Host {
 
     /// [`FloatingIp::attach`] on this host.
     pub fn attach(&self, spec: &FloatingIp) -> Result<Attached> {
-        spec.attach_with(&self.call(&[spec])?, None)
+        spec.attach_at(&self.call(&[spec])?.site(), None)
     }
 
     /// Test hook: [`Host::attach`] with step `n` failing, as
     /// [`FloatingIp::attach_failing_at`]. Not for production use.
     #[doc(hidden)]
     pub fn attach_failing_at(&self, spec: &FloatingIp, n: usize) -> Result<Attached> {
-        spec.attach_with(&self.call(&[spec])?, Some(n))
+        spec.attach_at(&self.call(&[spec])?.site(), Some(n))
     }
 
     /// [`FloatingIp::detach`] on this host.
     pub fn detach(&self, spec: &FloatingIp) -> Result<Vec<String>> {
-        self.call(&[spec])?;
-        spec.detach_with(&self.handle)
+        spec.detach_at(&self.call(&[spec])?.site())
     }
 
     /// [`FloatingIp::detach_many`] on this host: every spec must be on it.
     pub fn detach_many(&self, specs: &[FloatingIp]) -> Result<Vec<String>> {
         let refs: Vec<&FloatingIp> = specs.iter().collect();
-        self.call(&refs)?;
-        FloatingIp::detach_many_with(&self.handle, &refs)
+        FloatingIp::detach_many_at(&self.call(&refs)?.site(), &refs)
     }
 
     /// [`FloatingIp::check`] on this host.
     pub fn check(&self, spec: &FloatingIp) -> Result<Vec<Drift>> {
-        spec.check_with(&self.call(&[spec])?)
+        spec.check_at(&self.call(&[spec])?.site())
+    }
+
+    /// The attachments on this host, read back from floatip's owner marks
+    /// alone (no state files: a fresh process sees what an earlier one
+    /// attached), each complete or partial, and the orphans: floatip's
+    /// proxy entries and routes with no marked veth behind them. Three
+    /// dumps (links, routes, proxy entries), whatever the count.
+    ///
+    /// ```no_run
+    /// # fn main() -> floatip::Result<()> {
+    /// for a in floatip::Host::current()?.list()? {
+    ///     println!("{:?} {:?} {}", a.attachment_id, a.ips, a.state);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn list(&self) -> Result<Vec<Attachment>> {
+        self.call(&[])?.site().list(self.route_protocol)
+    }
+
+    /// Garbage collection with CNI 1.1 GC semantics: removes every
+    /// floatip-marked veth whose attachment id is not in `valid` (its
+    /// routes and the pod end go with it), floatip's proxy entries that no
+    /// valid attachment claims, and floatip's routes that lead to no
+    /// marked veth. Veths are deleted in one batch. An attachment whose
+    /// attach or detach holds its lock at that moment is left for the next
+    /// GC. Objects without floatip's marks are never touched. Returns what
+    /// it removed.
+    pub fn gc<'v>(&self, valid: impl IntoIterator<Item = &'v str>) -> Result<Vec<String>> {
+        let valid: HashSet<&str> = valid.into_iter().collect();
+        self.call(&[])?.site().gc(self.route_protocol, &valid)
     }
 
     /// The view of a thread that opened this `Host` a moment ago: it is
     /// home, no need to look.
-    pub(crate) fn fresh_call(&self) -> Call<'_> {
+    fn fresh_call(&self) -> Call<'_> {
         Call { host: self, home: Home::Kept(&self.home), in_host: self.home_ino == self.ino }
     }
 
@@ -203,5 +255,83 @@ impl Host {
 impl fmt::Debug for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Host").field("netns", &self.netns_ref).field("inode", &self.ino).finish()
+    }
+}
+
+/// The verbs of a spec on its own, each through a [`Host`] opened for the
+/// call: for a one-off tool or a CNI plugin. An agent keeps a `Host`.
+impl FloatingIp {
+    /// Wires the pod's floating IP(s): every step of the dataplane, in a
+    /// safe order, all or nothing. Attaching the same spec again changes
+    /// nothing and succeeds. A spec that conflicts with what is there (the IP
+    /// routed to another interface, a name taken by another link or
+    /// attachment) fails with [`ErrorKind::Conflict`](crate::ErrorKind)
+    /// before any change; of two attachments asking for one IP at once,
+    /// exactly one wins (both hold the IP's lock in turn).
+    ///
+    /// Each call opens the host namespace and a netlink socket in it; a
+    /// node agent that attaches many pods keeps a [`Host`] and calls
+    /// [`Host::attach`] instead.
+    pub fn attach(&self) -> Result<Attached> {
+        let host = Host::open(self.host_netns.clone())?;
+        self.attach_at(&host.fresh_call().site(), None)
+    }
+
+    /// Test hook: like [`FloatingIp::attach`], but step `n` (counting from
+    /// 0) fails with an injected error, so tests can prove the rollback of
+    /// every step. Not for production use.
+    #[doc(hidden)]
+    pub fn attach_failing_at(&self, n: usize) -> Result<Attached> {
+        let host = Host::open(self.host_netns.clone())?;
+        self.attach_at(&host.fresh_call().site(), Some(n))
+    }
+
+    /// Removes what attach made, and only what is this attachment's: the
+    /// host veth when its owner mark names this attachment and this pod
+    /// namespace (and with it the pod end, its addresses and routes, the
+    /// host routes and the veth's sysctls), floatip's proxy entries on the
+    /// uplink for IPs that no other veth serves, and the pod namespace if
+    /// attach created it. A veth of another attachment, or of another
+    /// sandbox of this one (a DEL that came late), is left alone, and so
+    /// is a veth when this spec's pod namespace is gone. Shared settings
+    /// (`ip_forward`, IPv6 `forwarding`, the uplink's `proxy_delay` /
+    /// `proxy_ndp`, blanket `proxy_arp`) stay. Stops the attachment's
+    /// background announcement. Succeeds when parts are already gone: a
+    /// half-attached pod, a deleted pod netns. Returns what it removed.
+    pub fn detach(&self) -> Result<Vec<String>> {
+        let host = Host::open(self.host_netns.clone())?;
+        self.detach_at(&host.fresh_call().site())
+    }
+
+    /// Detaches many pods at once, as a node drain does, letting the kernel
+    /// batch the expensive part. Deleting one veth waits for RCU grace
+    /// periods (15-25 ms on this machine class); deleting them one by one
+    /// pays that per pod. Here the host veths of each host namespace are
+    /// put in one fresh link group and deleted with a single
+    /// `ip link del group N`, which the kernel unregisters as one batch.
+    /// Ownership, proxy entries and created pod namespaces are handled as
+    /// by [`FloatingIp::detach`]. Idempotent like it, also when members
+    /// vanish meanwhile; returns what it removed.
+    pub fn detach_many(specs: &[FloatingIp]) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        let mut hosts: Vec<&NetnsRef> = Vec::new();
+        for s in specs {
+            if !hosts.contains(&&s.host_netns) {
+                hosts.push(&s.host_netns);
+            }
+        }
+        for host_ref in hosts {
+            let group: Vec<&FloatingIp> = specs.iter().filter(|s| &s.host_netns == host_ref).collect();
+            let host = Host::open(host_ref.clone())?;
+            removed.extend(FloatingIp::detach_many_at(&host.fresh_call().site(), &group)?);
+        }
+        Ok(removed)
+    }
+
+    /// Reads the state back and lists every difference from the spec, like
+    /// CNI CHECK; empty when all is well.
+    pub fn check(&self) -> Result<Vec<Drift>> {
+        let host = Host::open(self.host_netns.clone())?;
+        self.check_at(&host.fresh_call().site())
     }
 }

@@ -38,6 +38,7 @@ pub mod error;
 pub mod floating;
 pub mod host;
 pub mod link;
+pub mod lock;
 pub mod name;
 pub mod neighbour;
 pub mod netlink;

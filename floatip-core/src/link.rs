@@ -40,6 +40,9 @@ pub struct Link {
     pub vlan_id: Option<u16>,
     /// Link group (`ip link set ... group N`); 0 is the default group.
     pub group: u32,
+    /// `IFLA_IFALIAS` (`ip link set dev LINK alias TEXT`): where floatip
+    /// keeps its owner mark on a host veth.
+    pub alias: Option<String>,
 }
 
 // Attribute numbers from <linux/if_link.h>, for the lean reader below.
@@ -49,6 +52,7 @@ const IFLA_MTU: u16 = 4;
 const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
+const IFLA_IFALIAS: u16 = 20;
 const IFLA_GROUP: u16 = 27;
 const IFLA_LINK_NETNSID: u16 = 37;
 const IFLA_INFO_KIND: u16 = 1;
@@ -80,6 +84,7 @@ impl Link {
             link_netnsid: None,
             vlan_id: None,
             group: 0,
+            alias: None,
         }
     }
 
@@ -104,6 +109,7 @@ impl Link {
                 IFLA_MASTER => l.master = u32_of(v).filter(|m| *m != 0),
                 IFLA_LINK_NETNSID => l.link_netnsid = u32_of(v).map(|x| x as i32),
                 IFLA_GROUP => l.group = u32_of(v).unwrap_or(0),
+                IFLA_IFALIAS => l.alias = Some(str_of(v)).filter(|a| !a.is_empty()),
                 IFLA_LINKINFO => {
                     for info in NlasIterator::new(v) {
                         let info = info.map_err(bad)?;
@@ -141,6 +147,7 @@ impl Link {
                 LinkAttribute::Link(i) => l.link = Some(i),
                 LinkAttribute::LinkNetNsId(i) => l.link_netnsid = Some(i),
                 LinkAttribute::Group(g) => l.group = g,
+                LinkAttribute::IfAlias(a) => l.alias = Some(a).filter(|a| !a.is_empty()),
                 LinkAttribute::LinkInfo(infos) => {
                     for i in infos {
                         match i {
@@ -320,6 +327,18 @@ impl Handle {
             Rt::SetLink(m),
             0,
         )
+    }
+
+    /// `ip link set dev LINK alias TEXT` (`IFLA_IFALIAS`, at most 255
+    /// bytes). The kernel ignores an alias in the message that creates a
+    /// link (`rtnl_create_link()` does not read it), so it is set after.
+    pub fn link_set_alias(&self, index: u32, alias: &str) -> Result<()> {
+        if alias.len() > 255 {
+            return Err(Error::invalid("link alias", alias, "longer than 255 bytes (IFALIASZ)"));
+        }
+        let mut m = link_msg_by_index(index);
+        m.attributes.push(LinkAttribute::IfAlias(alias.to_owned()));
+        self.ack("RTM_SETLINK", || format!("ifindex {index} alias {alias:?} in {}", self.netns()), Rt::SetLink(m), 0)
     }
 
     /// `ip link set dev LINK group GROUP`.

@@ -39,7 +39,10 @@ impl IfName {
         if name == "." || name == ".." {
             return bad("`.` and `..` are not interface names");
         }
-        if let Some(c) = name.chars().find(|c| *c == '/' || *c == ':' || *c == '\0' || c.is_whitespace()) {
+        // `%` makes the kernel treat the name as a template (`fip%d`
+        // becomes `fip0`, `dev_alloc_name()` in net/core/dev.c): the link
+        // would not be found again by the name that was asked for.
+        if let Some(c) = name.chars().find(|c| matches!(c, '/' | ':' | '%' | '\0') || c.is_whitespace()) {
             return Err(Error::invalid("interface name", &name, format!("contains {c:?}")));
         }
         Ok(IfName(name))

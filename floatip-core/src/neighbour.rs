@@ -6,7 +6,7 @@ use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
-use netlink_packet_route::route::RouteType;
+use netlink_packet_route::route::{RouteProtocol, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage as Rt};
 
 use crate::error::Result;
@@ -39,6 +39,9 @@ pub struct Neighbour {
     /// A proxy entry (`NTF_PROXY`): the kernel answers ARP/NDP for `ip` on
     /// this interface.
     pub proxy: bool,
+    /// `NDA_PROTOCOL`: who made the entry (`ip neigh ... protocol N`,
+    /// kernel 5.0+); 0 when unset.
+    pub protocol: u8,
 }
 
 fn neigh_msg(index: u32, ip: IpAddr) -> NeighbourMessage {
@@ -58,6 +61,16 @@ fn proxy_msg(index: u32, ip: IpAddr) -> NeighbourMessage {
     m.header.flags = NeighbourFlags::Proxy;
     m.header.state = NeighbourState::from(NUD_PERMANENT);
     m
+}
+
+fn protocol_of(m: &NeighbourMessage) -> u8 {
+    m.attributes
+        .iter()
+        .find_map(|a| match a {
+            NeighbourAttribute::Protocol(p) => Some(u8::from(*p)),
+            _ => None,
+        })
+        .unwrap_or(0)
 }
 
 impl Handle {
@@ -99,10 +112,21 @@ impl Handle {
     /// in `net/core/neighbour.c` returns it): adding twice succeeds, so
     /// look first with [`Handle::neigh_proxies`] if it matters who made it.
     pub fn neigh_proxy_add(&self, index: u32, ip: IpAddr) -> Result<()> {
+        self.neigh_proxy_add_protocol(index, ip, 0)
+    }
+
+    /// `ip neigh add proxy IP dev LINK protocol N`: a proxy entry that
+    /// says who made it (`NDA_PROTOCOL`, kept by the kernel since 5.0 in
+    /// `pneigh_entry.protocol` and reported in dumps). 0 sets none.
+    pub fn neigh_proxy_add_protocol(&self, index: u32, ip: IpAddr, protocol: u8) -> Result<()> {
+        let mut m = proxy_msg(index, ip);
+        if protocol != 0 {
+            m.attributes.push(NeighbourAttribute::Protocol(RouteProtocol::from(protocol)));
+        }
         self.ack(
             "RTM_NEWNEIGH",
-            || format!("proxy {ip} dev ifindex {index} in {}", self.netns()),
-            Rt::NewNeighbour(proxy_msg(index, ip)),
+            || format!("proxy {ip} dev ifindex {index} protocol {protocol} in {}", self.netns()),
+            Rt::NewNeighbour(m),
             NLM_F_CREATE | NLM_F_EXCL,
         )
     }
@@ -117,7 +141,14 @@ impl Handle {
             || format!("proxy {ip} dev ifindex {index} in {}", self.netns()),
             Rt::GetNeighbour(m),
         ) {
-            Ok(Rt::NewNeighbour(_)) => Ok(Some(Neighbour { index, ip, mac: None, state: NUD_PERMANENT, proxy: true })),
+            Ok(Rt::NewNeighbour(m)) => Ok(Some(Neighbour {
+                index,
+                ip,
+                mac: None,
+                state: NUD_PERMANENT,
+                proxy: true,
+                protocol: protocol_of(&m),
+            })),
             Ok(_) => Ok(None),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -184,6 +215,7 @@ impl Handle {
                     mac,
                     state: u16::from(m.header.state),
                     proxy: is_proxy,
+                    protocol: protocol_of(&m),
                 });
             }
         }

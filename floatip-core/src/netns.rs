@@ -81,6 +81,15 @@ impl Netns {
         match sys::ns_get_type(fd.as_fd()) {
             Ok(t) if t == libc::CLONE_NEWNET => Ok(Netns { fd, name, path: path.to_owned() }),
             Ok(_) => Err(Error::invalid("netns path", path.display(), "a namespace, but not a network namespace")),
+            // An empty file that nothing is mounted on: what a create that
+            // was killed between making the file and mounting the
+            // namespace leaves. No namespace is there: NotFound, so that
+            // detach and check treat it as missing and create reuses it.
+            Err(_) if is_unmounted_placeholder(&fd) => Err(Error::io(
+                "open netns",
+                format!("{} (an empty file left by an interrupted create, no namespace mounted)", path.display()),
+                io::Error::from_raw_os_error(libc::ENOENT),
+            )),
             Err(_) => Err(Error::invalid("netns path", path.display(), "not a namespace file")),
         }
     }
@@ -110,14 +119,15 @@ impl Netns {
         ensure_shared_run_dir(run_dir)?;
         let path = run_dir.join(name);
         let object = || format!("netns {name}");
-        // O_EXCL: never take over somebody else's namespace file.
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o000)
-            .open(&path)
-            .map_err(|e| Error::io("create netns", object(), e))?;
+        // O_EXCL: never take over somebody else's namespace file, except
+        // the empty placeholder a killed create left (nothing mounted on
+        // it): that one is reused, as `ip netns add` would fail on it
+        // forever otherwise.
+        match OpenOptions::new().read(true).write(true).create_new(true).mode(0o000).open(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && placeholder_at(&path) => {}
+            Err(e) => return Err(Error::io("create netns", object(), e)),
+        }
         let mut mounted_ok = false;
         let made = (|| {
             let opened;
@@ -314,6 +324,23 @@ fn restore_or_abort(fd: BorrowedFd<'_>) {
     if let Err(e) = sys::setns_net(fd) {
         eprintln!("floatip: cannot return thread to its network namespace: {e}; aborting");
         std::process::abort();
+    }
+}
+
+/// An empty regular file that is not a namespace: a placeholder under
+/// `/run/netns` whose bind mount never happened.
+fn is_unmounted_placeholder(f: &OwnedFd) -> bool {
+    let Ok(dup) = f.try_clone() else { return false };
+    File::from(dup).metadata().is_ok_and(|m| m.is_file() && m.len() == 0)
+}
+
+fn placeholder_at(path: &Path) -> bool {
+    match File::open(path) {
+        Ok(f) => {
+            let fd = OwnedFd::from(f);
+            sys::ns_get_type(fd.as_fd()).is_err() && is_unmounted_placeholder(&fd)
+        }
+        Err(_) => false,
     }
 }
 

@@ -244,6 +244,8 @@ pub struct RouteFilter {
     pub table: Option<u32>,
     /// Only routes out of this interface.
     pub oif: Option<u32>,
+    /// Only routes of this protocol (`ip route show proto N`).
+    pub protocol: Option<u8>,
 }
 
 impl Handle {
@@ -328,6 +330,10 @@ impl Handle {
             if table >= 256 {
                 m.attributes.push(RouteAttribute::Table(table));
             }
+            // ... and by protocol (`ip_valid_fib_dump_req()`).
+            if let Some(p) = filter.protocol {
+                m.header.protocol = RouteProtocol::from(p);
+            }
             let v = match self.dump(
                 "RTM_GETROUTE",
                 || format!("dump table {table} in {}", self.netns()),
@@ -342,7 +348,11 @@ impl Handle {
             for r in v {
                 let Rt::NewRoute(m) = r else { continue };
                 let Some(r) = Route::from_message(m) else { continue };
-                if r.table == table && r.kind == RTN_UNICAST && filter.oif.is_none_or(|o| r.oif == Some(o)) {
+                if r.table == table
+                    && r.kind == RTN_UNICAST
+                    && filter.oif.is_none_or(|o| r.oif == Some(o))
+                    && filter.protocol.is_none_or(|p| r.protocol == p)
+                {
                     out.push(r);
                 }
             }

@@ -44,6 +44,24 @@ pub(crate) fn fstat_dev_ino(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
     Ok((st.st_dev, st.st_ino))
 }
 
+/// `flock(fd, LOCK_EX [| LOCK_NB])`: an exclusive advisory lock on an open
+/// file, held by its open file description until that is closed (so the
+/// kernel releases it when the process dies). `Ok(false)` when `nonblock`
+/// and another holder has it.
+pub(crate) fn flock_exclusive(fd: BorrowedFd<'_>, nonblock: bool) -> io::Result<bool> {
+    let op = libc::LOCK_EX | if nonblock { libc::LOCK_NB } else { 0 };
+    loop {
+        // SAFETY: flock takes a file descriptor (borrowed, valid for the
+        // call) and a flag word; no memory is passed.
+        match check(unsafe { libc::flock(fd.as_raw_fd(), op) }) {
+            Ok(_) => return Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// `unshare(CLONE_NEWNET)`: give the calling thread a fresh network namespace.
 pub(crate) fn unshare_net() -> io::Result<()> {
     // SAFETY: unshare takes only a flag word.

@@ -274,15 +274,15 @@ impl PyFloatingIp {
     fn mtu(&self) -> Option<u32> {
         self.spec.mtu
     }
-    /// The host end's MAC, or None for kernel-chosen.
+    /// The host end's MAC: as given, or derived from the attachment id.
     #[getter]
-    fn host_mac(&self) -> Option<String> {
-        mac_text(self.spec.host_mac)
+    fn host_mac(&self) -> String {
+        self.spec.host_mac.to_string()
     }
-    /// The pod end's MAC, or None for kernel-chosen.
+    /// The pod end's MAC: as given, or derived from the attachment id.
     #[getter]
-    fn pod_mac(&self) -> Option<String> {
-        mac_text(self.spec.pod_mac)
+    fn pod_mac(&self) -> String {
+        self.spec.pod_mac.to_string()
     }
     /// ``"proxy_entry"`` or ``"proxy_arp"``.
     #[getter]

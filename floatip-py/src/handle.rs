@@ -309,7 +309,7 @@ impl PyHandle {
         let h = self.h()?;
         without_gil(py, || {
             let oif = oif.as_ref().map(|l| l.index(&h)).transpose()?;
-            h.routes(RouteFilter { ipv4, table, oif })
+            h.routes(RouteFilter { ipv4, table, oif, protocol: None })
         })
         .map(|v| v.into_iter().map(PyRoute::from).collect())
     }

@@ -1,0 +1,199 @@
+//! Detach: remove what is this attachment's, and nothing else.
+//!
+//! Runtimes call DEL more than once and late: after a node reboot the
+//! kubelet can send DEL(old sandbox), ADD(new), DEL(old) (kubernetes#44100).
+//! So a detach removes the host veth only when its owner mark names this
+//! attachment *and* this pod namespace, and a proxy entry only when it is
+//! floatip's (by protocol) and no other veth serves its IP.
+
+use std::net::IpAddr;
+
+use super::spec::{FloatingIp, Mode, NetnsRef, UplinkArp};
+use super::{conflict, ignore_missing, link_opt, stop_announcement, OwnerMark, Site};
+use crate::error::Result;
+use crate::link::Link;
+use crate::lock::Lock;
+use crate::netlink::Handle;
+use crate::netns::Netns;
+use crate::prefix::IpPrefix;
+
+/// The host veth of a spec's name, judged.
+enum Veth {
+    /// There is none.
+    Absent,
+    /// This attachment's, in this pod namespace: detach removes it.
+    Mine(Link),
+    /// Another attachment's or another sandbox's: left alone.
+    Foreign(Link),
+}
+
+/// How many attachments a drain locks at once: each lock is an open file,
+/// and processes often have 1,024 of them.
+const DRAIN_CHUNK: usize = 256;
+
+impl FloatingIp {
+    /// Detach on `site`, holding the attachment's and its IPs' locks.
+    pub(crate) fn detach_at(&self, site: &Site<'_>) -> Result<Vec<String>> {
+        let locks = site.lock(self)?;
+        stop_announcement(site.host_ino, &self.attachment_id);
+        let pod = site.pod_netns(self)?;
+        let veth = self.veth_fate(site, pod.as_ref())?;
+        let mut removed = Vec::new();
+        if let Veth::Mine(l) = &veth {
+            if ignore_missing(site.host.link_del(l.index))? {
+                removed.push(format!("ip link del {}", self.host_ifname));
+            }
+        }
+        removed.extend(self.detach_rest(site.host, &veth, pod.as_ref())?);
+        if !matches!(veth, Veth::Foreign(_)) {
+            locks[0].unlink();
+        }
+        Ok(removed)
+    }
+
+    /// Whether the veth named like this spec's is this attachment's.
+    fn veth_fate(&self, site: &Site<'_>, pod: Option<&(Netns, u64)>) -> Result<Veth> {
+        let Some(l) = link_opt(site.host, &self.host_ifname)? else { return Ok(Veth::Absent) };
+        if l.kind.as_deref() != Some("veth") {
+            return Err(conflict(format!("dev {}", self.host_ifname), "exists but is not a veth: not removing it"));
+        }
+        let mine = match (l.alias.as_deref().and_then(OwnerMark::parse), pod) {
+            // Marked: this attachment's if made for this pod namespace.
+            (Some(m), Some((_, ino))) => m.attachment_id == self.attachment_id && m.pod_netns_inode == *ino,
+            // The pod namespace is gone, yet the veth exists: its peer
+            // lives in another, live namespace (a later sandbox). Never
+            // removed here; `Host::gc` removes it once it is invalid.
+            (Some(_), None) => false,
+            // Unmarked (made before marks, or a crash between creating and
+            // marking it): this attachment's only if it is the peer of the
+            // pod interface in the pod namespace.
+            (None, Some((ns, _))) => {
+                let pod = Handle::in_netns_from(ns, Some(site.home))?;
+                link_opt(&pod, &self.pod_ifname)?.is_some_and(|p| p.link == Some(l.index) && l.link == Some(p.index))
+            }
+            (None, None) => false,
+        };
+        Ok(if mine { Veth::Mine(l) } else { Veth::Foreign(l) })
+    }
+
+    /// What detach removes besides the veth: the uplink's proxy entries
+    /// (floatip's, for IPs no other veth serves) and a pod namespace that
+    /// attach created. Nothing when the veth there is another's: its
+    /// entries serve it.
+    fn detach_rest(&self, host: &Handle, veth: &Veth, pod: Option<&(Netns, u64)>) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        if let Veth::Foreign(l) = veth {
+            // The pod namespace of this spec, created by attach, holds no
+            // veth of this attachment: remove it unless the other veth's
+            // mark names it.
+            let named = l.alias.as_deref().and_then(OwnerMark::parse).map(|m| m.pod_netns_inode);
+            if pod.is_some_and(|(_, ino)| Some(*ino) == named) {
+                return Ok(removed);
+            }
+        } else if self.mode == Mode::Routed {
+            if let Some(lan) = link_opt(host, &self.lan_ifname())? {
+                let mut ips: Vec<IpAddr> = self.addrs().map(|a| a.address.addr()).collect();
+                if self.uplink_arp == UplinkArp::ProxyArp {
+                    ips.retain(|ip| !ip.is_ipv4());
+                }
+                for ip in ips {
+                    match host.neigh_proxy_get(lan.index, ip)? {
+                        Some(e) if e.protocol == self.route_protocol && !served(host, ip)? => {}
+                        _ => continue,
+                    }
+                    if ignore_missing(host.neigh_proxy_del(lan.index, ip))? {
+                        removed.push(format!("ip neigh del proxy {ip} dev {}", lan.name));
+                    }
+                }
+            }
+        }
+        if let (NetnsRef::Name(n), true, Some(_)) = (&self.pod_netns, self.create_pod_netns, pod) {
+            if ignore_missing(Netns::delete(n))? {
+                removed.push(format!("ip netns del {n}"));
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Detach many on `site`, letting the kernel batch the expensive part:
+    /// the veths that are these attachments' go in one fresh link group,
+    /// deleted with one `ip link del group N`. Members that vanish meanwhile
+    /// are skipped; the rest is always cleaned.
+    pub(crate) fn detach_many_at(site: &Site<'_>, specs: &[&FloatingIp]) -> Result<Vec<String>> {
+        let mut order: Vec<&FloatingIp> = specs.to_vec();
+        order.sort_by(|a, b| a.attachment_id.cmp(&b.attachment_id));
+        order.dedup_by(|a, b| a.attachment_id == b.attachment_id);
+        // One drain at a time per host: the group id is chosen and used
+        // under this lock, so threads and processes never share one.
+        let _drain = Lock::acquire("drain", site.host_ino, "group")?;
+        let mut removed = Vec::new();
+        for chunk in order.chunks(DRAIN_CHUNK) {
+            // Attachment locks in id order, as every locker takes them.
+            let locks = chunk
+                .iter()
+                .map(|s| Lock::acquire("att", site.host_ino, &s.attachment_id))
+                .collect::<Result<Vec<Lock>>>()?;
+            let mut fates = Vec::with_capacity(chunk.len());
+            for s in chunk {
+                stop_announcement(site.host_ino, &s.attachment_id);
+                let pod = site.pod_netns(s)?;
+                let fate = s.veth_fate(site, pod.as_ref())?;
+                fates.push((fate, pod));
+            }
+            let mine: Vec<&Link> = fates
+                .iter()
+                .filter_map(|(f, _)| match f {
+                    Veth::Mine(l) => Some(l),
+                    _ => None,
+                })
+                .collect();
+            if let Some((gid, n)) = group_delete(site.host, &mine)? {
+                removed.push(format!("ip link del group {gid} ({n} veths)"));
+            }
+            for ((fate, pod), (s, lock)) in fates.iter().zip(chunk.iter().zip(&locks)) {
+                removed.extend(s.detach_rest(site.host, fate, pod.as_ref())?);
+                if !matches!(fate, Veth::Foreign(_)) {
+                    lock.unlink();
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Whether a host route for exactly `ip` still leads somewhere: another
+/// veth serves the IP.
+fn served(host: &Handle, ip: IpAddr) -> Result<bool> {
+    match host.route_get_fibmatch(ip) {
+        Ok(r) => Ok(r.dst == IpPrefix::host(ip) && r.oif.is_some()),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes `links` as one batch: moves them to a link group nobody uses
+/// and deletes the group (the caller holds the host's drain lock). Links
+/// that vanished meanwhile are skipped. Returns the group and how many
+/// went, `None` when there was nothing to delete.
+pub(super) fn group_delete(host: &Handle, links: &[&Link]) -> Result<Option<(u32, usize)>> {
+    if links.is_empty() {
+        return Ok(None);
+    }
+    // A group id nobody uses: one dump per batch, not per pod.
+    let used: Vec<u32> = host.links()?.iter().map(|l| l.group).collect();
+    let mut gid = 0x4650_0000 | (std::process::id() & 0xffff);
+    while used.contains(&gid) {
+        gid = gid.wrapping_add(0x1_0000).max(1);
+    }
+    let mut n = 0;
+    for l in links {
+        if ignore_missing(host.link_set_group(l.index, gid))? {
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return Ok(None);
+    }
+    ignore_missing(host.link_del_group(gid))?;
+    Ok(Some((gid, n)))
+}

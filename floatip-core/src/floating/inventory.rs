@@ -1,0 +1,257 @@
+//! What is attached on a node, read back from the owner marks alone (no
+//! state files): [`Host::list`](crate::Host::list) and
+//! [`Host::gc`](crate::Host::gc).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs;
+use std::net::IpAddr;
+use std::os::unix::fs::MetadataExt;
+
+use super::detach::group_delete;
+use super::{ignore_missing, OwnerMark, Site};
+use crate::error::Result;
+use crate::link::Link;
+use crate::lock::Lock;
+use crate::name::IfName;
+use crate::neighbour::Neighbour;
+use crate::netns::Netns;
+use crate::prefix::IpPrefix;
+use crate::route::{Route, RouteFilter};
+use crate::sysctl::SysctlKey;
+use crate::wire::Mac;
+
+/// How complete an attachment found on the node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AttachmentState {
+    /// Every host-side object is there.
+    Complete,
+    /// The marked veth is there, something else is missing (see
+    /// [`Attachment::missing`]): an attach that was interrupted, an uplink
+    /// flap that flushed a proxy entry, a deleted route.
+    Partial,
+    /// A floatip object whose attachment is gone: a proxy entry or route
+    /// with floatip's protocol and no marked veth behind it.
+    Orphaned,
+}
+
+impl fmt::Display for AttachmentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AttachmentState::Complete => "complete",
+            AttachmentState::Partial => "partial",
+            AttachmentState::Orphaned => "orphaned",
+        })
+    }
+}
+
+/// One attachment (or orphan) on the node, as [`Host::list`](crate::Host::list)
+/// reads it from the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Attachment {
+    /// The attachment id from the veth's mark; `None` for an orphan, whose
+    /// owner the kernel no longer tells.
+    pub attachment_id: Option<String>,
+    /// The pod key, when the mark holds it.
+    pub pod_key: Option<String>,
+    /// The floating IPs.
+    pub ips: Vec<IpAddr>,
+    /// The host veth (name, index, MAC), when there is one.
+    pub host_veth: Option<(String, u32, Option<Mac>)>,
+    /// The LAN interface of its proxy entries (routed mode).
+    pub lan: Option<String>,
+    /// The pod namespace's nsfs inode, from the mark.
+    pub pod_netns_inode: Option<u64>,
+    /// The name under `/run/netns` of that namespace, if it has one.
+    pub pod_netns_name: Option<String>,
+    /// The host's id for the veth peer's namespace (`IFLA_LINK_NETNSID`).
+    pub peer_netnsid: Option<i32>,
+    /// Complete, partial or orphaned.
+    pub state: AttachmentState,
+    /// What is missing, in `ip` words (empty when complete).
+    pub missing: Vec<String>,
+}
+
+/// What the kernel holds of floatip's, in three dumps.
+struct Found {
+    marked: Vec<(Link, OwnerMark)>,
+    routes: Vec<Route>,
+    proxies: Vec<Neighbour>,
+    links: Vec<Link>,
+}
+
+impl Site<'_> {
+    fn found(&self, protocol: u8) -> Result<Found> {
+        let links = self.host.links()?;
+        let marked = links
+            .iter()
+            .filter(|l| l.kind.as_deref() == Some("veth"))
+            .filter_map(|l| Some((l.clone(), OwnerMark::parse(l.alias.as_deref()?)?)))
+            .collect();
+        let routes = self.host.routes(RouteFilter { protocol: Some(protocol), ..Default::default() })?;
+        let proxies = self.host.neigh_proxies(None)?.into_iter().filter(|n| n.protocol == protocol).collect();
+        Ok(Found { marked, routes, proxies, links })
+    }
+
+    /// Every attachment with floatip's marks on this host, and every orphan.
+    pub(crate) fn list(&self, protocol: u8) -> Result<Vec<Attachment>> {
+        let f = self.found(protocol)?;
+        let names = netns_names();
+        let by_index: HashMap<u32, &Link> = f.links.iter().map(|l| (l.index, l)).collect();
+        let by_name: HashMap<&str, &Link> = f.links.iter().map(|l| (l.name.as_str(), l)).collect();
+        let mut proxy_arp: HashMap<String, bool> = HashMap::new();
+        let mut out = Vec::new();
+        let mut claimed_ips: HashSet<IpAddr> = HashSet::new();
+        let mut claimed_oifs: HashSet<u32> = HashSet::new();
+        for (l, m) in &f.marked {
+            claimed_oifs.insert(l.index);
+            let mut missing = Vec::new();
+            if !l.up {
+                missing.push(format!("ip link set {} up", l.name));
+            }
+            if l.link_netnsid.is_none() {
+                missing.push(format!("{}'s peer in the pod namespace", l.name));
+            }
+            match &m.lan {
+                None if l.master.is_none() => missing.push(format!("ip link set {} master BRIDGE", l.name)),
+                None => {}
+                Some(lan) => {
+                    let lan_if = by_name.get(lan.as_str());
+                    if lan_if.is_none() {
+                        missing.push(format!("link {lan}"));
+                    }
+                    for ip in &m.ips {
+                        claimed_ips.insert(*ip);
+                        let host = IpPrefix::host(*ip);
+                        if !f.routes.iter().any(|r| r.dst == host && r.oif == Some(l.index)) {
+                            missing.push(format!("ip route add {host} dev {}", l.name));
+                        }
+                        let entry = lan_if.is_some_and(|u| f.proxies.iter().any(|p| p.ip == *ip && p.index == u.index));
+                        // IPv4 may be answered by blanket proxy_arp on the
+                        // LAN interface instead of an entry.
+                        let blanket =
+                            ip.is_ipv4() && *proxy_arp.entry(lan.to_string()).or_insert_with(|| self.proxy_arp_on(lan));
+                        if !entry && !blanket {
+                            missing.push(format!("ip neigh add proxy {ip} dev {lan}"));
+                        }
+                    }
+                }
+            }
+            out.push(Attachment {
+                attachment_id: Some(m.attachment_id.clone()),
+                pod_key: m.pod_key.clone(),
+                ips: m.ips.clone(),
+                host_veth: Some((l.name.clone(), l.index, l.mac)),
+                lan: m.lan.as_ref().map(|l| l.to_string()),
+                pod_netns_inode: Some(m.pod_netns_inode),
+                pod_netns_name: names.get(&m.pod_netns_inode).cloned(),
+                peer_netnsid: l.link_netnsid,
+                state: if missing.is_empty() { AttachmentState::Complete } else { AttachmentState::Partial },
+                missing,
+            });
+        }
+        for r in &f.routes {
+            if r.oif.is_some_and(|o| !claimed_oifs.contains(&o)) {
+                out.push(orphan(vec![r.dst.addr()], r.oif.and_then(|o| by_index.get(&o)).map(|l| l.name.clone())));
+            }
+        }
+        for p in &f.proxies {
+            if !claimed_ips.contains(&p.ip) {
+                let mut o = orphan(vec![p.ip], None);
+                o.lan = by_index.get(&p.index).map(|l| l.name.clone());
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+
+    fn proxy_arp_on(&self, lan: &IfName) -> bool {
+        SysctlKey::ipv4_conf(lan, "proxy_arp")
+            .and_then(|k| self.host_ns.sysctl_get_from(&k, Some(self.home)))
+            .is_ok_and(|v| v == "1")
+    }
+
+    /// CNI GC on this host: removes every floatip-marked object whose
+    /// attachment is not in `valid`, and every orphan. Veths go in batches
+    /// (one group delete); an attachment whose attach or detach is running
+    /// right now (its lock is held) is skipped. Objects without floatip's
+    /// mark are never touched.
+    pub(crate) fn gc(&self, protocol: u8, valid: &HashSet<&str>) -> Result<Vec<String>> {
+        let _drain = Lock::acquire("drain", self.host_ino, "group")?;
+        let f = self.found(protocol)?;
+        let mut locks = Vec::new();
+        let mut victims: Vec<&Link> = Vec::new();
+        let mut kept_oifs: HashSet<u32> = HashSet::new();
+        let mut kept_ips: HashSet<(u32, IpAddr)> = HashSet::new();
+        let lan_index = |lan: &IfName| f.links.iter().find(|l| l.name == lan.as_str()).map(|l| l.index);
+        for (l, m) in &f.marked {
+            let keep = valid.contains(m.attachment_id.as_str())
+                || match Lock::try_acquire("att", self.host_ino, &m.attachment_id)? {
+                    Some(lock) => {
+                        locks.push(lock);
+                        false
+                    }
+                    None => true, // attach or detach running: next GC
+                };
+            if keep {
+                kept_oifs.insert(l.index);
+                if let Some(i) = m.lan.as_ref().and_then(lan_index) {
+                    kept_ips.extend(m.ips.iter().map(|ip| (i, *ip)));
+                }
+            } else {
+                victims.push(l);
+            }
+        }
+        let mut removed = Vec::new();
+        if let Some((gid, n)) = group_delete(self.host, &victims)? {
+            let names: Vec<&str> = victims.iter().map(|l| l.name.as_str()).collect();
+            removed.push(format!("ip link del group {gid} ({n} veths: {})", names.join(" ")));
+        }
+        for p in &f.proxies {
+            if !kept_ips.contains(&(p.index, p.ip)) && ignore_missing(self.host.neigh_proxy_del(p.index, p.ip))? {
+                removed.push(format!("ip neigh del proxy {} dev ifindex {}", p.ip, p.index));
+            }
+        }
+        let gone: HashSet<u32> = victims.iter().map(|l| l.index).collect();
+        for r in &f.routes {
+            // A victim's routes went with its veth.
+            let Some(oif) = r.oif else { continue };
+            if !kept_oifs.contains(&oif) && !gone.contains(&oif) && ignore_missing(self.host.route_del(r))? {
+                removed.push(format!("ip route del {} dev ifindex {oif} proto {protocol}", r.dst));
+            }
+        }
+        for l in locks {
+            l.unlink();
+        }
+        Ok(removed)
+    }
+}
+
+fn orphan(ips: Vec<IpAddr>, dev: Option<String>) -> Attachment {
+    Attachment {
+        attachment_id: None,
+        pod_key: None,
+        ips,
+        host_veth: dev.map(|d| (d, 0, None)),
+        lan: None,
+        pod_netns_inode: None,
+        pod_netns_name: None,
+        peer_netnsid: None,
+        state: AttachmentState::Orphaned,
+        missing: Vec::new(),
+    }
+}
+
+/// The names under `/run/netns` by the inode of the namespace mounted on
+/// each (a `stat` of a bind-mounted namespace file shows the nsfs inode).
+fn netns_names() -> HashMap<u64, String> {
+    let mut out = HashMap::new();
+    for name in Netns::list().unwrap_or_default() {
+        if let Ok(m) = fs::metadata(std::path::Path::new("/run/netns").join(&name)) {
+            out.insert(m.ino(), name);
+        }
+    }
+    out
+}

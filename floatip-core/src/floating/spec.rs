@@ -1,0 +1,593 @@
+//! The validated floating-IP spec: data, checked before anything touches
+//! the kernel. No I/O here.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use super::mark::{self, OwnerMark};
+use crate::announce::AnnounceOptions;
+use crate::error::{Error, Result};
+use crate::lock::fnv1a;
+use crate::name::{validate_netns_name, IfName};
+use crate::netns::Netns;
+use crate::prefix::IpPrefix;
+use crate::wire::Mac;
+
+/// Which network namespace, by reference: resolved when a verb runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetnsRef {
+    /// The calling thread's namespace.
+    Current,
+    /// A named namespace under `/run/netns`.
+    Name(String),
+    /// A path such as `/proc/PID/ns/net` or `/var/run/netns/X`.
+    Path(PathBuf),
+}
+
+impl NetnsRef {
+    pub(crate) fn open(&self) -> Result<Netns> {
+        match self {
+            NetnsRef::Current => Netns::current(),
+            NetnsRef::Name(n) => Netns::open(n),
+            NetnsRef::Path(p) => Netns::open_path(p),
+        }
+    }
+}
+
+impl fmt::Display for NetnsRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetnsRef::Current => f.write_str("current netns"),
+            NetnsRef::Name(n) => write!(f, "netns {n}"),
+            NetnsRef::Path(p) => write!(f, "netns {}", p.display()),
+        }
+    }
+}
+
+/// How LAN neighbours' ARP/NDP requests for the pod's address get answered
+/// by the host's uplink.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UplinkArp {
+    /// A proxy neighbour entry for exactly the pod's address
+    /// (`ip neigh add proxy IP dev UPLINK`): the precise tool.
+    #[default]
+    ProxyEntry,
+    /// Blanket `proxy_arp=1` on the uplink, as the original write-up did.
+    /// It answers for *every* address the host routes elsewhere (overlay
+    /// pod CIDRs, other pods). IPv6 has no blanket form: proxy entries are
+    /// used for IPv6 either way.
+    ProxyArp,
+}
+
+/// Routed (the default) or bridge mode.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Pure L3: no bridge; the host routes the pod's traffic.
+    #[default]
+    Routed,
+    /// The host veth is enslaved to this existing bridge.
+    Bridge(IfName),
+}
+
+/// One floating address of a pod and the LAN gateway of its subnet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloatingAddr {
+    /// The floating IP with the LAN's prefix length (`10.0.0.100/23`).
+    pub address: IpPrefix,
+    /// The LAN gateway (`10.0.0.1`); for IPv6 also a link-local address.
+    pub gateway: IpAddr,
+}
+
+impl FloatingAddr {
+    /// Checks the address against its gateway and subnet.
+    pub fn new(address: IpPrefix, gateway: IpAddr) -> Result<Self> {
+        let ip = address.addr();
+        let bad = |reason: &str| Err(Error::invalid("floating ip", format!("{address} via {gateway}"), reason));
+        if ip.is_ipv4() != gateway.is_ipv4() {
+            return bad("address and gateway are of different families");
+        }
+        if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() {
+            return bad("not a unicast address");
+        }
+        if ip == gateway {
+            return bad("the floating IP equals the gateway");
+        }
+        match ip {
+            IpAddr::V4(v4) => {
+                if v4.is_broadcast() {
+                    return bad("not a unicast address");
+                }
+                if !address.contains(gateway) {
+                    return bad("the gateway is outside the prefix");
+                }
+                if address.len() <= 30 {
+                    if ip == address.network().addr() {
+                        return bad("the floating IP is the network address of its prefix");
+                    }
+                    if Some(v4) == address.broadcast() {
+                        return bad("the floating IP is the broadcast address of its prefix");
+                    }
+                }
+            }
+            IpAddr::V6(v6) => {
+                if v6.segments()[0] & 0xffc0 == 0xfe80 {
+                    return bad("a link-local address cannot float");
+                }
+                let IpAddr::V6(gw) = gateway else { unreachable!("families checked") };
+                let gw_link_local = gw.segments()[0] & 0xffc0 == 0xfe80;
+                if !gw_link_local && !address.contains(gateway) {
+                    return bad("the gateway is neither in the prefix nor link-local");
+                }
+                if address.len() < 127 && ip == address.network().addr() {
+                    return bad("the floating IP is the subnet-router anycast address of its prefix");
+                }
+            }
+        }
+        Ok(FloatingAddr { address, gateway })
+    }
+
+    pub(super) fn host_prefix(&self) -> IpPrefix {
+        IpPrefix::host(self.address.addr())
+    }
+}
+
+/// A validated floating-IP spec. Build it with [`FloatingIp::builder`].
+///
+/// ```no_run
+/// use floatip::floating::FloatingIp;
+/// # fn main() -> floatip::Result<()> {
+/// let fip = FloatingIp::builder("default/web-0", "eth1")
+///     .pod_netns_path("/var/run/netns/cni-1234")
+///     .ipv4("10.0.0.100/23", "10.0.0.1")
+///     .build()?;
+/// let done = fip.attach()?;      // all or nothing
+/// println!("{done}");
+/// assert!(fip.check()?.is_empty());
+/// fip.detach()?;                 // idempotent
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FloatingIp {
+    /// The pod (`namespace/pod`), kept in the owner mark when it fits.
+    pub pod_key: String,
+    /// The attachment this spec makes: what the owner marks name, what
+    /// detach and GC go by, and what the default host interface name and
+    /// MACs derive from. CNI: the container id and interface name. Default:
+    /// the pod key.
+    pub attachment_id: String,
+    /// The route protocol number (and `NDA_PROTOCOL`) of the host routes
+    /// and proxy entries (default [`mark::DEFAULT_PROTOCOL`]).
+    pub route_protocol: u8,
+    /// The pod's namespace.
+    pub pod_netns: NetnsRef,
+    /// Create the pod namespace (by name) if missing; detach deletes it.
+    pub create_pod_netns: bool,
+    /// The host side's namespace (default: the current one).
+    pub host_netns: NetnsRef,
+    /// The IPv4 floating address, if any.
+    pub ipv4: Option<FloatingAddr>,
+    /// The IPv6 floating address, if any.
+    pub ipv6: Option<FloatingAddr>,
+    /// The uplink on the LAN (`bond1`).
+    pub uplink: IfName,
+    /// VLAN id: the uplink becomes `<uplink>.<vid>`, created if missing.
+    pub vlan: Option<u16>,
+    /// Host-side veth name (default `fip` + 12 hex digits of a hash of the
+    /// attachment id).
+    pub host_ifname: IfName,
+    /// Pod-side veth name (default `eth0`).
+    pub pod_ifname: IfName,
+    /// MTU of both veth ends (default: the uplink's).
+    pub mtu: Option<u32>,
+    /// MAC of the host end (default: derived from the attachment id,
+    /// [`mark::derived_mac`]).
+    pub host_mac: Mac,
+    /// MAC of the pod end (default: derived from the attachment id).
+    pub pod_mac: Mac,
+    /// How the uplink answers LAN ARP for the pod.
+    pub uplink_arp: UplinkArp,
+    /// Routed or bridge mode.
+    pub mode: Mode,
+    /// Announce the floating IPs after attach (gratuitous ARP, unsolicited
+    /// NA): on by default in routed mode; `None` turns it off.
+    pub announce: Option<AnnounceOptions>,
+}
+
+/// Builds a [`FloatingIp`]; [`FloatingIpBuilder::build`] validates it all
+/// before anything touches the kernel.
+#[derive(Debug, Clone)]
+pub struct FloatingIpBuilder {
+    pod_key: String,
+    attachment_id: Option<String>,
+    route_protocol: u8,
+    uplink: String,
+    pod_netns: Option<NetnsRef>,
+    create_pod_netns: bool,
+    host_netns: NetnsRef,
+    ipv4: Option<(String, String)>,
+    ipv6: Option<(String, String)>,
+    vlan: Option<u16>,
+    host_ifname: Option<String>,
+    pod_ifname: Option<String>,
+    mtu: Option<u32>,
+    host_mac: Option<Mac>,
+    pod_mac: Option<Mac>,
+    uplink_arp: UplinkArp,
+    bridge: Option<String>,
+    announce: Option<Option<AnnounceOptions>>,
+}
+
+impl FloatingIp {
+    /// Starts a spec for the pod `pod_key` on the LAN behind `uplink`.
+    pub fn builder(pod_key: impl Into<String>, uplink: impl Into<String>) -> FloatingIpBuilder {
+        FloatingIpBuilder {
+            pod_key: pod_key.into(),
+            attachment_id: None,
+            route_protocol: mark::DEFAULT_PROTOCOL,
+            uplink: uplink.into(),
+            pod_netns: None,
+            create_pod_netns: false,
+            host_netns: NetnsRef::Current,
+            ipv4: None,
+            ipv6: None,
+            vlan: None,
+            host_ifname: None,
+            pod_ifname: None,
+            mtu: None,
+            host_mac: None,
+            pod_mac: None,
+            uplink_arp: UplinkArp::default(),
+            bridge: None,
+            announce: None,
+        }
+    }
+
+    /// The default host-side interface name for an attachment id (by
+    /// default the pod key): `fip` and 12 hex digits of its FNV-1a hash,
+    /// 15 bytes in all.
+    pub fn default_host_ifname(attachment_id: &str) -> IfName {
+        IfName::new(format!("fip{:012x}", fnv1a(attachment_id.as_bytes()) >> 16)).expect("15 valid bytes")
+    }
+
+    /// The owner mark of this attachment's host veth, for a pod namespace
+    /// of nsfs inode `pod_netns_inode`.
+    pub fn owner_mark(&self, pod_netns_inode: u64) -> OwnerMark {
+        OwnerMark {
+            attachment_id: self.attachment_id.clone(),
+            pod_netns_inode,
+            lan: match self.mode {
+                Mode::Routed => Some(self.lan_ifname()),
+                Mode::Bridge(_) => None,
+            },
+            ips: self.addrs().map(|a| a.address.addr()).collect(),
+            pod_key: Some(self.pod_key.clone()),
+        }
+    }
+
+    /// The interface that faces the LAN: the uplink, or its VLAN device.
+    pub fn lan_ifname(&self) -> IfName {
+        match self.vlan {
+            Some(v) => IfName::new(format!("{}.{v}", self.uplink)).expect("checked in build"),
+            None => self.uplink.clone(),
+        }
+    }
+
+    /// The floating addresses, IPv4 first.
+    pub fn addrs(&self) -> impl Iterator<Item = &FloatingAddr> {
+        self.ipv4.iter().chain(self.ipv6.iter())
+    }
+}
+
+impl FloatingIpBuilder {
+    /// The attachment id (CNI: `CONTAINER_ID/IFNAME`); default: the pod
+    /// key. Printable ASCII without spaces or commas, at most 128 bytes.
+    pub fn attachment_id(mut self, id: impl Into<String>) -> Self {
+        self.attachment_id = Some(id.into());
+        self
+    }
+    /// The route protocol number that marks the host routes and proxy
+    /// entries as floatip's (default 70; 0-4 belong to the kernel).
+    pub fn route_protocol(mut self, protocol: u8) -> Self {
+        self.route_protocol = protocol;
+        self
+    }
+    /// The pod namespace by path (`/proc/PID/ns/net`, `/var/run/netns/X`),
+    /// as a CNI runtime passes it.
+    pub fn pod_netns_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.pod_netns = Some(NetnsRef::Path(path.into()));
+        self
+    }
+    /// The pod namespace by name (`/run/netns/NAME`).
+    pub fn pod_netns_name(mut self, name: impl Into<String>) -> Self {
+        self.pod_netns = Some(NetnsRef::Name(name.into()));
+        self
+    }
+    /// Create the pod namespace by name if it does not exist (detach then
+    /// deletes it).
+    pub fn create_pod_netns(mut self, name: impl Into<String>) -> Self {
+        self.pod_netns = Some(NetnsRef::Name(name.into()));
+        self.create_pod_netns = true;
+        self
+    }
+    /// The host side's namespace (default: the current one).
+    pub fn host_netns(mut self, netns: NetnsRef) -> Self {
+        self.host_netns = netns;
+        self
+    }
+    /// The IPv4 floating address with prefix (`10.0.0.100/23`) and gateway.
+    pub fn ipv4(mut self, address: impl Into<String>, gateway: impl Into<String>) -> Self {
+        self.ipv4 = Some((address.into(), gateway.into()));
+        self
+    }
+    /// The IPv6 floating address with prefix and gateway.
+    pub fn ipv6(mut self, address: impl Into<String>, gateway: impl Into<String>) -> Self {
+        self.ipv6 = Some((address.into(), gateway.into()));
+        self
+    }
+    /// Put the pod on VLAN `vid` of the uplink.
+    pub fn vlan(mut self, vid: u16) -> Self {
+        self.vlan = Some(vid);
+        self
+    }
+    /// The host-side veth name.
+    pub fn host_ifname(mut self, name: impl Into<String>) -> Self {
+        self.host_ifname = Some(name.into());
+        self
+    }
+    /// The pod-side veth name (default `eth0`).
+    pub fn pod_ifname(mut self, name: impl Into<String>) -> Self {
+        self.pod_ifname = Some(name.into());
+        self
+    }
+    /// MTU of the veth pair.
+    pub fn mtu(mut self, mtu: u32) -> Self {
+        self.mtu = Some(mtu);
+        self
+    }
+    /// MACs of the host and pod ends (`None`: derived from the attachment
+    /// id, stable across re-attaches).
+    pub fn macs(mut self, host: Option<Mac>, pod: Option<Mac>) -> Self {
+        self.host_mac = host;
+        self.pod_mac = pod;
+        self
+    }
+    /// How the uplink answers ARP for the pod.
+    pub fn uplink_arp(mut self, how: UplinkArp) -> Self {
+        self.uplink_arp = how;
+        self
+    }
+    /// Bridge mode: enslave the host veth to this existing bridge.
+    pub fn bridge(mut self, bridge: impl Into<String>) -> Self {
+        self.bridge = Some(bridge.into());
+        self
+    }
+
+    /// How to announce after attach (default in routed mode: 3 rounds of a
+    /// gratuitous ARP request and reply, or an unsolicited NA, 1 s apart;
+    /// the first before attach returns, the rest in the background).
+    pub fn announce(mut self, opts: AnnounceOptions) -> Self {
+        self.announce = Some(Some(opts));
+        self
+    }
+    /// Do not announce after attach.
+    pub fn no_announce(mut self) -> Self {
+        self.announce = Some(None);
+        self
+    }
+
+    /// Validates everything and returns the spec. Nothing is changed.
+    pub fn build(self) -> Result<FloatingIp> {
+        mark::validate_word("pod key", &self.pod_key, usize::MAX)?;
+        let attachment_id = self.attachment_id.unwrap_or_else(|| self.pod_key.clone());
+        mark::validate_word("attachment id", &attachment_id, mark::ATTACHMENT_ID_MAX)?;
+        if self.route_protocol <= 4 {
+            return Err(Error::invalid(
+                "route protocol",
+                self.route_protocol,
+                "0-4 are the kernel's (unspec, redirect, kernel, boot, static)",
+            ));
+        }
+        let uplink = IfName::new(self.uplink)?;
+        let pod_netns = self.pod_netns.ok_or_else(|| Error::invalid("pod netns", "", "no pod namespace given"))?;
+        if let NetnsRef::Name(n) = &pod_netns {
+            validate_netns_name(n)?;
+        }
+        if let NetnsRef::Name(n) = &self.host_netns {
+            validate_netns_name(n)?;
+        }
+        // The pod namespace must not be the host's. Said the same way here;
+        // other names and paths for it are caught by inode when a verb runs.
+        let own = |r: &NetnsRef| match r {
+            NetnsRef::Current => true,
+            NetnsRef::Path(p) => ["/proc/self/ns/net", "/proc/thread-self/ns/net"].iter().any(|s| p.as_path() == *s),
+            NetnsRef::Name(_) => false,
+        };
+        if pod_netns == self.host_netns || (own(&pod_netns) && own(&self.host_netns)) {
+            return Err(Error::invalid("pod netns", &pod_netns, "is the host namespace"));
+        }
+        let parse = |(a, g): (String, String), v4: bool| -> Result<FloatingAddr> {
+            let address: IpPrefix = a.parse()?;
+            let gateway: IpAddr = g.parse().map_err(|_| Error::invalid("gateway", &g, "not an IP address"))?;
+            if address.is_ipv4() != v4 {
+                return Err(Error::invalid(
+                    "floating ip",
+                    &a,
+                    if v4 { "not an IPv4 address" } else { "not an IPv6 address" },
+                ));
+            }
+            FloatingAddr::new(address, gateway)
+        };
+        let ipv4 = self.ipv4.map(|p| parse(p, true)).transpose()?;
+        let ipv6 = self.ipv6.map(|p| parse(p, false)).transpose()?;
+        if ipv4.is_none() && ipv6.is_none() {
+            return Err(Error::invalid("floating ip", "", "neither an IPv4 nor an IPv6 address given"));
+        }
+        if let Some(v) = self.vlan {
+            if v == 0 || v > 4094 {
+                return Err(Error::invalid("vlan id", v, "must be 1..=4094"));
+            }
+            IfName::new(format!("{uplink}.{v}"))
+                .map_err(|_| Error::invalid("vlan id", v, format!("{uplink}.{v} is longer than 15 bytes")))?;
+        }
+        let host_ifname = match self.host_ifname {
+            Some(n) => IfName::new(n)?,
+            None => FloatingIp::default_host_ifname(&attachment_id),
+        };
+        let pod_ifname = IfName::new(self.pod_ifname.unwrap_or_else(|| "eth0".into()))?;
+        if host_ifname == uplink {
+            return Err(Error::invalid("host interface name", &host_ifname, "is the uplink's name"));
+        }
+        if let Some(m) = self.mtu {
+            if !(68..=65535).contains(&m) {
+                return Err(Error::invalid("mtu", m, "must be 68..=65535"));
+            }
+        }
+        for mac in [self.host_mac, self.pod_mac].into_iter().flatten() {
+            if mac.0[0] & 1 == 1 || mac.0 == [0; 6] {
+                return Err(Error::invalid("mac", mac, "not a unicast MAC address"));
+            }
+        }
+        let mode = match self.bridge {
+            Some(b) => Mode::Bridge(IfName::new(b)?),
+            None => Mode::Routed,
+        };
+        // Routed mode announces by default; bridge mode leaves it to the
+        // pod (its own MAC is what the LAN must learn) unless asked.
+        let announce = self.announce.unwrap_or(match mode {
+            Mode::Routed => Some(AnnounceOptions::default()),
+            Mode::Bridge(_) => None,
+        });
+        if let Some(a) = &announce {
+            if a.mac.is_some_and(|m| !m.is_valid_source()) {
+                return Err(Error::invalid("announce mac", a.mac.unwrap_or_default(), "not a unicast MAC address"));
+            }
+        }
+        let spec = FloatingIp {
+            host_mac: self.host_mac.unwrap_or_else(|| mark::derived_mac(&attachment_id, b'h')),
+            pod_mac: self.pod_mac.unwrap_or_else(|| mark::derived_mac(&attachment_id, b'p')),
+            attachment_id,
+            route_protocol: self.route_protocol,
+            pod_key: self.pod_key,
+            pod_netns,
+            create_pod_netns: self.create_pod_netns,
+            host_netns: self.host_netns,
+            ipv4,
+            ipv6,
+            uplink,
+            vlan: self.vlan,
+            host_ifname,
+            pod_ifname,
+            mtu: self.mtu,
+            uplink_arp: self.uplink_arp,
+            mode,
+            announce,
+        };
+        let worst = spec.owner_mark(0).worst_len();
+        if worst > 255 {
+            return Err(Error::invalid(
+                "attachment id",
+                &spec.attachment_id,
+                format!("its owner mark would take {worst} bytes, over the kernel's 255 for an interface alias"),
+            ));
+        }
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn v4(a: &str, g: &str) -> Result<FloatingIp> {
+        FloatingIp::builder("ns/pod", "up0").pod_netns_name("p").ipv4(a, g).build()
+    }
+
+    #[test]
+    fn default_names_fit() {
+        let n = FloatingIp::default_host_ifname("kube-system/coredns-5d78c9869d-abcde");
+        assert_eq!(n.as_str().len(), 15);
+        assert!(n.as_str().starts_with("fip"));
+        assert_ne!(n, FloatingIp::default_host_ifname("kube-system/coredns-5d78c9869d-abcdf"));
+        assert_eq!(v4("10.0.0.100/23", "10.0.0.1").unwrap().pod_ifname.as_str(), "eth0");
+    }
+
+    #[test]
+    fn bad_addresses() {
+        for (a, g) in [
+            ("10.0.0.100/23", "10.0.2.1"),  // gateway outside the prefix
+            ("10.0.0.1/23", "10.0.0.1"),    // ip == gateway
+            ("10.0.0.0/23", "10.0.0.1"),    // network address
+            ("10.0.1.255/23", "10.0.0.1"),  // broadcast
+            ("10.0.0.100/33", "10.0.0.1"),  // prefix over 32
+            ("10.0.0.100/23", "x"),         // not an address
+            ("2001:db8::5/64", "10.0.0.1"), // family mismatch
+            ("224.0.0.5/4", "224.0.0.1"),   // multicast
+        ] {
+            let e = v4(a, g).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{a} via {g}: {e}");
+        }
+        assert!(v4("10.0.0.100/31", "10.0.0.101").is_ok());
+        let v6 = |a: &str, g: &str| FloatingIp::builder("k", "up0").pod_netns_name("p").ipv6(a, g).build();
+        assert!(v6("2001:db8::100/64", "fe80::1").is_ok());
+        assert!(v6("2001:db8::100/64", "2001:db8::1").is_ok());
+        assert!(v6("2001:db8::100/64", "2001:db9::1").is_err());
+        assert!(v6("2001:db8::/64", "2001:db8::1").is_err());
+        assert!(v6("fe80::5/64", "fe80::1").is_err());
+    }
+
+    #[test]
+    fn bad_spec() {
+        let b = || FloatingIp::builder("k", "up0").pod_netns_name("p").ipv4("10.0.0.100/23", "10.0.0.1");
+        assert!(b().vlan(0).build().is_err());
+        assert!(b().vlan(4095).build().is_err());
+        assert!(FloatingIp::builder("k", "uplink-long0")
+            .pod_netns_name("p")
+            .ipv4("10.0.0.100/23", "10.0.0.1")
+            .vlan(4000)
+            .build()
+            .is_err());
+        assert!(b().host_ifname("up0").build().is_err());
+        assert!(b().host_ifname("../x").build().is_err());
+        assert!(b().mtu(20).build().is_err());
+        assert!(b().macs(Some(Mac([1, 0, 0, 0, 0, 1])), None).build().is_err());
+        assert!(FloatingIp::builder("k", "up0").ipv4("10.0.0.100/23", "10.0.0.1").build().is_err(), "no pod netns");
+        assert!(FloatingIp::builder("k", "up0").pod_netns_name("p").build().is_err(), "no address");
+        assert!(FloatingIp::builder("", "up0").pod_netns_name("p").ipv4("10.0.0.100/23", "10.0.0.1").build().is_err());
+        assert_eq!(b().vlan(100).build().unwrap().lan_ifname().as_str(), "up0.100");
+        assert!(b().host_ifname("fip%d").build().is_err(), "a name template");
+        assert!(b().attachment_id("a b").build().is_err());
+        assert!(b().route_protocol(2).build().is_err());
+        assert!(
+            FloatingIp::builder("k", "up0")
+                .ipv4("10.0.0.100/23", "10.0.0.1")
+                .pod_netns_path("/proc/self/ns/net")
+                .build()
+                .is_err(),
+            "pod netns is the host's"
+        );
+        assert!(FloatingIp::builder("k", "up0")
+            .ipv4("10.0.0.100/23", "10.0.0.1")
+            .pod_netns_name("h")
+            .host_netns(NetnsRef::Name("h".into()))
+            .build()
+            .is_err());
+    }
+
+    #[test]
+    fn identity_defaults() {
+        let b = || FloatingIp::builder("ns/pod", "up0").pod_netns_name("p").ipv4("10.0.0.100/23", "10.0.0.1");
+        let a = b().build().unwrap();
+        assert_eq!(a.attachment_id, "ns/pod");
+        assert_eq!(a.host_ifname, FloatingIp::default_host_ifname("ns/pod"));
+        assert_eq!(a.host_mac, mark::derived_mac("ns/pod", b'h'));
+        let c = b().attachment_id("c0ffee/eth0").build().unwrap();
+        assert_ne!(c.host_ifname, a.host_ifname);
+        assert_ne!(c.pod_mac, a.pod_mac);
+        let m = Mac([2, 0, 0, 0, 0, 9]);
+        assert_eq!(b().macs(Some(m), None).build().unwrap().host_mac, m);
+        assert_eq!(a.owner_mark(7).lan.unwrap().as_str(), "up0");
+        assert!(b().attachment_id("x".repeat(128)).build().is_ok());
+    }
+}
