@@ -45,8 +45,12 @@ impl FloatingIp {
             drift("pod", format!("{}", self.pod_netns), "no such namespace".into());
         }
         if let (Some(l), Some((_, ino))) = (&host_if, &pod) {
-            let want = self.owner_mark(*ino).to_alias();
-            if l.alias.as_deref() != Some(want.as_str()) {
+            // The mark as a whole, but for the pod key: a spec may name the
+            // pod differently and still be this attachment.
+            let want = self.owner_mark(*ino);
+            let found_mark = l.alias.as_deref().and_then(OwnerMark::parse);
+            if found_mark.map(|m| OwnerMark { pod_key: want.pod_key.clone(), ..m }).as_ref() != Some(&want) {
+                let want = want.to_alias();
                 let found = match l.alias.as_deref().map(|a| (a, OwnerMark::parse(a))) {
                     Some((_, Some(m))) if m.attachment_id != self.attachment_id => {
                         format!("attachment {}'s veth", m.attachment_id)

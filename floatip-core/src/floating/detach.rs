@@ -107,7 +107,9 @@ impl FloatingIp {
                 }
             }
         }
-        if let (NetnsRef::Name(n), true, Some(_)) = (&self.pod_netns, self.create_pod_netns, pod) {
+        // Also when it did not open: it may be the empty placeholder of a
+        // create that was killed before it mounted the namespace.
+        if let (NetnsRef::Name(n), true) = (&self.pod_netns, self.create_pod_netns) {
             if ignore_missing(Netns::delete(n))? {
                 removed.push(format!("ip netns del {n}"));
             }
