@@ -159,14 +159,34 @@ fn link_up(index: u32) -> LinkMessage {
     m
 }
 
+/// floatip's route and proxy-entry protocol (its owner mark).
+const PROTO: u8 = floatip::floating::mark::DEFAULT_PROTOCOL;
+
+/// The veth's owner mark as floatip writes it (same length: the inode is
+/// a typical one).
+fn mark(pod: &Pod) -> String {
+    format!("floatip/1 id={0} ns=4026532999 lan={UPLINK} ip={1} pod={0}", pod.netns, pod.ip)
+}
+
+fn set_alias(index: u32, alias: String) -> LinkMessage {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    m.attributes.push(LinkAttribute::IfAlias(alias));
+    m
+}
+
 fn veth(pod: &Pod, index: u32, peer_index: u32) -> LinkMessage {
+    // Both MACs given in the create message, as floatip does.
+    let mac = |role: u8| vec![0x02, role, 0, 0, (pod.k >> 8) as u8, pod.k as u8];
     let mut peer = LinkMessage::default();
     peer.header.index = peer_index;
+    peer.attributes.push(LinkAttribute::Address(mac(b'p')));
     peer.attributes.push(LinkAttribute::Mtu(1500));
     peer.attributes.push(LinkAttribute::NetNsFd(NETNS_FD as RawFd));
     peer.attributes.push(LinkAttribute::IfName("eth0".into()));
     let mut m = LinkMessage::default();
     m.header.index = index;
+    m.attributes.push(LinkAttribute::Address(mac(b'h')));
     m.attributes.push(LinkAttribute::Mtu(1500));
     m.attributes.push(LinkAttribute::IfName(pod.host_if.clone()));
     m.attributes.push(LinkAttribute::LinkInfo(vec![
@@ -182,7 +202,9 @@ fn route(dst: Ipv4Addr, len: u8, gateway: Option<Ipv4Addr>, oif: u32) -> RouteMe
         address_family: AddressFamily::Inet,
         destination_prefix_length: len,
         table: 254,
-        protocol: RouteProtocol::Boot,
+        // The host route carries floatip's mark; the pod's default route
+        // is `ip route`'s usual boot.
+        protocol: if gateway.is_some() { RouteProtocol::Boot } else { RouteProtocol::from(PROTO) },
         scope: if gateway.is_some() { RouteScope::Universe } else { RouteScope::Link },
         kind: RouteType::Unicast,
         flags: RouteFlags::empty(),
@@ -232,6 +254,9 @@ fn proxy(index: u32, ip: Ipv4Addr, get: bool) -> NeighbourMessage {
         m.header.state = NeighbourState::from(0x80); // NUD_PERMANENT
     }
     m.attributes.push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+    if !get {
+        m.attributes.push(NeighbourAttribute::Protocol(RouteProtocol::from(PROTO)));
+    }
     m
 }
 
@@ -245,6 +270,7 @@ fn setup_steps(pod: &Pod, uplink_index: u32, min: bool) -> Vec<Step> {
     if min {
         let host = MIN_HOST_IFINDEX_BASE + pod.k as u32;
         b.nl(Sock::Host, Rt::NewLink(veth(pod, host, MIN_POD_IFINDEX)), create, Expect::Ack);
+        b.nl(Sock::Host, Rt::SetLink(set_alias(host, mark(pod))), NLM_F_ACK, Expect::Ack);
         b.nl(Sock::Pod, Rt::SetLink(link_up(MIN_POD_IFINDEX)), NLM_F_ACK, Expect::Ack);
         b.nl(Sock::Pod, Rt::NewAddress(addr(pod, MIN_POD_IFINDEX)), create, Expect::Ack);
         b.nl(Sock::Pod, Rt::NewRoute(route(Ipv4Addr::UNSPECIFIED, 0, Some(gw), MIN_POD_IFINDEX)), create, Expect::Ack);
@@ -263,6 +289,7 @@ fn setup_steps(pod: &Pod, uplink_index: u32, min: bool) -> Vec<Step> {
     b.nl(Sock::Host, Rt::GetRoute(fibmatch(pod.ip)), 0, Expect::Reply(Save::Nothing));
     b.nl(Sock::Host, Rt::NewLink(veth(pod, 0, 0)), create, Expect::Ack);
     b.nl(Sock::Host, Rt::GetLink(link_by_name(&pod.host_if)), 0, Expect::Reply(Save::Host));
+    b.nl(Sock::Host, Rt::SetLink(set_alias(HOST_IFINDEX, mark(pod))), NLM_F_ACK, Expect::Ack);
     b.nl(Sock::Pod, Rt::GetLink(link_by_name("eth0")), 0, Expect::Reply(Save::Pod));
     b.nl(Sock::Pod, Rt::SetLink(link_up(POD_IFINDEX)), NLM_F_ACK, Expect::Ack);
     b.nl(Sock::Pod, Rt::NewAddress(addr(pod, POD_IFINDEX)), create, Expect::Ack);
@@ -292,10 +319,14 @@ fn teardown_steps(pod: &Pod, uplink_index: u32, min: bool) -> Vec<Step> {
     if min {
         b.nl(Sock::Host, del_link(MIN_HOST_IFINDEX_BASE + pod.k as u32), NLM_F_ACK, Expect::Ack);
     } else {
-        // floatip's detach: look the veth up, delete it, look the uplink up.
+        // floatip's detach: look the veth up (its mark), delete it, look
+        // the uplink up, its proxy entry (whose protocol it checks) and
+        // whether another veth still serves the IP.
         b.nl(Sock::Host, Rt::GetLink(link_by_name(&pod.host_if)), 0, Expect::Reply(Save::Host));
         b.nl(Sock::Host, del_link(HOST_IFINDEX), NLM_F_ACK, Expect::Ack);
         b.nl(Sock::Host, Rt::GetLink(link_by_name(UPLINK)), 0, Expect::Reply(Save::Nothing));
+        b.nl(Sock::Host, Rt::GetNeighbour(proxy(uplink_index, pod.ip, true)), 0, Expect::Reply(Save::Nothing));
+        b.nl(Sock::Host, Rt::GetRoute(fibmatch(pod.ip)), 0, Expect::Reply(Save::Nothing));
     }
     b.nl(Sock::Host, Rt::DelNeighbour(proxy(uplink_index, pod.ip, false)), NLM_F_ACK, Expect::Ack);
     b.steps

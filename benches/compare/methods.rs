@@ -78,14 +78,15 @@ echo 1 > /proc/sys/net/ipv6/conf/{vh}/disable_ipv6
 ip link set dev {vh} up
 ip netns exec {ns} ip link set dev eth0 up
 ip netns exec {ns} ip addr add {cidr} brd + dev eth0
-ip route add {ip}/32 dev {vh}
+ip link set dev {vh} alias \"floatip/1 id={ns} ns=4026532999 lan={UPLINK} ip={ip} pod={ns}\"
+ip route add {ip}/32 dev {vh} proto 70
 ip netns exec {ns} ip route add default via {GATEWAY} dev eth0
 ip netns exec {ns} ip link set dev lo up
 echo 1 > /proc/sys/net/ipv4/ip_forward
 echo 0 > /proc/sys/net/ipv4/neigh/{vh}/proxy_delay
 echo 1 > /proc/sys/net/ipv4/conf/{vh}/proxy_arp
 echo 0 > /proc/sys/net/ipv4/neigh/{UPLINK}/proxy_delay
-ip neigh add proxy {ip} dev {UPLINK}
+ip neigh add proxy {ip} dev {UPLINK} protocol 70
 "
         )
     }
@@ -146,9 +147,10 @@ impl IpBatch {
         let host = format!(
             "netns add {ns}
 link add {vh} type veth peer name eth0 netns {ns}
+link set {vh} alias \"floatip/1 id={ns} ns=4026532999 lan={UPLINK} ip={ip} pod={ns}\"
 link set {vh} up
-route add {ip}/32 dev {vh}
-neigh add proxy {ip} dev {UPLINK}
+route add {ip}/32 dev {vh} proto 70
+neigh add proxy {ip} dev {UPLINK} protocol 70
 "
         );
         let sysctl = format!(
@@ -198,7 +200,9 @@ impl Method for IpBatch {
 /// The spec floatip wires pod `pod` with: `create_pod_netns`, `.no_announce()`
 /// (announcing is measured on its own), the host side in `host`.
 pub fn floatip_spec(pod: &Pod, host: NetnsRef) -> floatip::Result<FloatingIp> {
-    FloatingIp::builder(format!("bench/pod{}", pod.k), UPLINK)
+    // The same pod key as the Python worker's: a phase may detach with one
+    // what it attached with the other.
+    FloatingIp::builder(format!("bench/{}", pod.host_if), UPLINK)
         .host_netns(host)
         .create_pod_netns(pod.netns.clone())
         .ipv4(pod.cidr(), GATEWAY)

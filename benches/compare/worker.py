@@ -36,6 +36,9 @@ RTPROT_BOOT = 3
 RT_SCOPE_LINK = 253
 
 
+FLOATIP_PROTO = 70  # floatip.floating.mark.DEFAULT_PROTOCOL
+
+
 class Pyroute2Pods:
     """Pods wired with pyroute2."""
 
@@ -83,10 +86,14 @@ class Pyroute2Pods:
             ):
                 with open(path, "w") as f:
                     f.write(value)
-            ipr.route(
-                "add", dst=f"{ip}/32", oif=host, scope=RT_SCOPE_LINK, proto=RTPROT_BOOT
+            # floatip's owner marks: the veth's alias, protocol 70 on the
+            # host route and the proxy entry.
+            mark = f"floatip/1 id={netns} ns=4026532999 lan={self.uplink} ip={ip} pod={netns}"
+            ipr.link("set", index=host, ifalias=mark)
+            ipr.route("add", dst=f"{ip}/32", oif=host, scope=RT_SCOPE_LINK, proto=FLOATIP_PROTO)
+            ipr.neigh(
+                "add", dst=ip, ifindex=self.uplink_index, flags=NTF_PROXY, protocol=FLOATIP_PROTO
             )
-            ipr.neigh("add", dst=ip, ifindex=self.uplink_index, flags=NTF_PROXY)
             pod.link("set", index=1, state="up")  # lo is ifindex 1 in every netns
         finally:
             pod.close()
