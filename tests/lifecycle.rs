@@ -371,3 +371,69 @@ fn detach_stops_the_background_announcement() {
     let report = a.announcement.expect("rounds in the background").wait().unwrap();
     assert!(report.rounds < 100, "{report:?}");
 }
+
+/// Waits (at most 10 s) for `cond`: the watcher works in the background.
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(std::time::Instant::now() < end, "never happened: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The watcher repairs an uplink flap, a deleted route, a deleted proxy
+/// entry and a re-created uplink, each seen by the LAN peer's ping; and it
+/// never brings back an IP that was detached.
+#[test]
+fn the_watcher_repairs_flaps_deletions_and_a_recreated_uplink() {
+    let lan = Lan::new("watch");
+    let pod = TestNs::new("watch-pod");
+    let f = spec(&lan.host_a, &pod.name, "w/eth0", "10.0.0.198/23")
+        .ipv6("2001:db8::198/64", "2001:db8::1")
+        .no_announce()
+        .build()
+        .unwrap();
+    f.attach().unwrap();
+    assert!(lan.peer.ping("10.0.0.198") && lan.peer.ping("2001:db8::198"));
+    let h = host(&lan.host_a);
+    let w = h.watch_every(std::time::Duration::from_millis(200)).unwrap();
+    let healthy = || f.check().is_ok_and(|d| d.is_empty());
+    lan.host_a.ip("link set up0 down");
+    lan.host_a.ip("link set up0 up");
+    // The kernel drops the host's own global IPv6 address on link down
+    // (`keep_addr_on_down=0`); a node's network manager puts it back.
+    lan.host_a.ip("addr replace 2001:db8::2/64 dev up0 nodad");
+    eventually("repair after a flap", healthy);
+    assert!(lan.peer.ping("10.0.0.198"), "IPv4 after the flap");
+    assert!(lan.peer.ping("2001:db8::198"), "IPv6 after the flap");
+    lan.host_a.ip("route del 10.0.0.198/32");
+    eventually("the host route back", healthy);
+    assert!(lan.peer.ping("10.0.0.198"), "after the route was deleted");
+    lan.host_a.ip("neigh del proxy 10.0.0.198 dev up0");
+    lan.host_a.ip("-6 neigh del proxy 2001:db8::198 dev up0");
+    eventually("the proxy entries back", healthy);
+    assert!(lan.peer.ping("10.0.0.198") && lan.peer.ping("2001:db8::198"), "after the entries were deleted");
+    // The uplink deleted and made again, as a bond or VLAN is re-created:
+    // new ifindex, default settings.
+    lan.switch.ip("link del p-a");
+    lan.switch.ip(&format!(
+        "link add p-a type veth peer name up0 netns {} address {}",
+        lan.host_a.name,
+        netlab::HOST_A_MAC
+    ));
+    lan.switch.ip("link set p-a master br0 up");
+    lan.host_a.ip("link set up0 up");
+    lan.host_a.ip("addr add 10.0.0.2/23 dev up0");
+    lan.host_a.ip("addr add 2001:db8::2/64 dev up0 nodad");
+    eventually("repair after the uplink was re-created", healthy);
+    assert!(lan.peer.ping_wait("10.0.0.198", 3) && lan.peer.ping_wait("2001:db8::198", 3), "re-created uplink");
+    // Detached: a flap must not bring its entries back.
+    f.detach().unwrap();
+    lan.host_a.ip("link set up0 down");
+    lan.host_a.ip("link set up0 up");
+    assert!(h.reconcile().unwrap().is_empty());
+    let report = w.stop().unwrap();
+    assert!(report.repairs >= 6, "{report:?}");
+    assert!(lan.host_a.ip_json("neigh show proxy").is_empty());
+    assert!(lan.host_a.ip_json("-6 neigh show proxy").is_empty());
+}

@@ -8,6 +8,7 @@ use crate::floating::mark::DEFAULT_PROTOCOL;
 use crate::floating::{Attached, Attachment, Drift, FloatingIp, NetnsRef, Site};
 use crate::netlink::Handle;
 use crate::netns::{current_inode, Netns};
+use crate::watch::Watcher;
 
 /// The host network namespace of a node, held open: the namespace, a
 /// netlink socket in it, and the namespace of the thread that opened it
@@ -208,6 +209,71 @@ impl Host {
     pub fn gc<'v>(&self, valid: impl IntoIterator<Item = &'v str>) -> Result<Vec<String>> {
         let valid: HashSet<&str> = valid.into_iter().collect();
         self.call(&[])?.site().gc(self.route_protocol, &valid)
+    }
+
+    /// Repairs, now, what the node can take from the owner marks alone:
+    /// host routes and proxy entries of the attachments here that an
+    /// uplink flap, a re-created uplink or a hand deleted, and the LAN
+    /// interface's `proxy_delay` / `proxy_ndp`. It never announces (an IP
+    /// is announced only by the attach that puts it here) and never
+    /// touches a veth's own state. Returns the repairs, in `ip` words.
+    /// [`Host::watch`] runs it on every relevant kernel event.
+    pub fn reconcile(&self) -> Result<Vec<String>> {
+        self.call(&[])?.site().reconcile(self.route_protocol)
+    }
+
+    /// Starts a [`Watcher`]: a thread that subscribes to this namespace's
+    /// rtnetlink link, neighbour and route groups and runs
+    /// [`Host::reconcile`] after each burst of relevant events (a link
+    /// changed or went, a floatip route or a proxy entry was deleted), and
+    /// once at start; and, since the kernel does not notify proxy-entry
+    /// changes, a full pass every [`DEFAULT_RECHECK`](crate::watch::DEFAULT_RECHECK)
+    /// (5 s). No busy loop: it sleeps in `recv`. After a socket overrun
+    /// (`ENOBUFS`) it makes a full pass. Stop it with [`Watcher::stop`].
+    ///
+    /// ```no_run
+    /// # fn main() -> floatip::Result<()> {
+    /// let host = floatip::Host::current()?;
+    /// let watcher = host.watch()?;
+    /// // ... the agent attaches and detaches pods ...
+    /// let report = watcher.stop()?;
+    /// println!("{} repairs", report.repairs);
+    /// # Ok(()) }
+    /// ```
+    pub fn watch(&self) -> Result<Watcher> {
+        self.watch_every(crate::watch::DEFAULT_RECHECK)
+    }
+
+    /// [`Host::watch`] with a full pass every `recheck` (at least 10 ms).
+    pub fn watch_every(&self, recheck: std::time::Duration) -> Result<Watcher> {
+        Watcher::start(self.reopen()?, recheck.max(std::time::Duration::from_millis(10)))
+    }
+
+    /// The route protocol taken as floatip's mark.
+    pub fn route_protocol(&self) -> u8 {
+        self.route_protocol
+    }
+
+    /// Another `Host` of the same namespace, with its own socket, for the
+    /// calling thread (or a thread it starts).
+    fn reopen(&self) -> Result<Host> {
+        let home = Netns::current()?;
+        let home_ino = home.inode()?;
+        let ns = self.ns.try_clone()?;
+        let handle = if self.ino == home_ino {
+            Handle::open_here(ns.describe())?
+        } else {
+            Handle::in_netns_from(&ns, Some(&home))?
+        };
+        Ok(Host {
+            netns_ref: self.netns_ref.clone(),
+            ns,
+            ino: self.ino,
+            handle,
+            home,
+            home_ino,
+            route_protocol: self.route_protocol,
+        })
     }
 
     /// The view of a thread that opened this `Host` a moment ago: it is

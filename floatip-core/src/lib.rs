@@ -47,6 +47,7 @@ pub mod prefix;
 pub mod route;
 mod sys;
 pub mod sysctl;
+pub mod watch;
 pub mod wire;
 
 pub use address::{AddrOptions, Address};
@@ -61,4 +62,5 @@ pub use netns::Netns;
 pub use prefix::IpPrefix;
 pub use route::{Route, RouteFilter};
 pub use sysctl::SysctlKey;
+pub use watch::{WatchReport, Watcher};
 pub use wire::Mac;

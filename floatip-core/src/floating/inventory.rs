@@ -74,6 +74,29 @@ pub struct Attachment {
     pub missing: Vec<String>,
 }
 
+/// One thing a marked attachment lacks.
+enum Missing {
+    Up(String),
+    Peer(String),
+    Master(String),
+    Lan(IfName),
+    Route { ip: IpAddr, dev: String, index: u32 },
+    Proxy { ip: IpAddr, lan: IfName, index: u32 },
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Missing::Up(d) => write!(f, "ip link set {d} up"),
+            Missing::Peer(d) => write!(f, "{d}'s peer in the pod namespace"),
+            Missing::Master(d) => write!(f, "ip link set {d} master BRIDGE"),
+            Missing::Lan(l) => write!(f, "link {l}"),
+            Missing::Route { ip, dev, .. } => write!(f, "ip route add {} dev {dev}", IpPrefix::host(*ip)),
+            Missing::Proxy { ip, lan, .. } => write!(f, "ip neigh add proxy {ip} dev {lan}"),
+        }
+    }
+}
+
 /// What the kernel holds of floatip's, in three dumps.
 struct Found {
     marked: Vec<(Link, OwnerMark)>,
@@ -95,50 +118,59 @@ impl Site<'_> {
         Ok(Found { marked, routes, proxies, links })
     }
 
-    /// Every attachment with floatip's marks on this host, and every orphan.
-    pub(crate) fn list(&self, protocol: u8) -> Result<Vec<Attachment>> {
-        let f = self.found(protocol)?;
-        let names = netns_names();
-        let by_index: HashMap<u32, &Link> = f.links.iter().map(|l| (l.index, l)).collect();
+    /// What each marked attachment lacks.
+    fn missing(&self, f: &Found) -> Vec<Vec<Missing>> {
         let by_name: HashMap<&str, &Link> = f.links.iter().map(|l| (l.name.as_str(), l)).collect();
         let mut proxy_arp: HashMap<String, bool> = HashMap::new();
-        let mut out = Vec::new();
-        let mut claimed_ips: HashSet<IpAddr> = HashSet::new();
-        let mut claimed_oifs: HashSet<u32> = HashSet::new();
+        let mut out = Vec::with_capacity(f.marked.len());
         for (l, m) in &f.marked {
-            claimed_oifs.insert(l.index);
             let mut missing = Vec::new();
             if !l.up {
-                missing.push(format!("ip link set {} up", l.name));
+                missing.push(Missing::Up(l.name.clone()));
             }
             if l.link_netnsid.is_none() {
-                missing.push(format!("{}'s peer in the pod namespace", l.name));
+                missing.push(Missing::Peer(l.name.clone()));
             }
             match &m.lan {
-                None if l.master.is_none() => missing.push(format!("ip link set {} master BRIDGE", l.name)),
+                None if l.master.is_none() => missing.push(Missing::Master(l.name.clone())),
                 None => {}
                 Some(lan) => {
                     let lan_if = by_name.get(lan.as_str());
                     if lan_if.is_none() {
-                        missing.push(format!("link {lan}"));
+                        missing.push(Missing::Lan(lan.clone()));
                     }
                     for ip in &m.ips {
-                        claimed_ips.insert(*ip);
                         let host = IpPrefix::host(*ip);
                         if !f.routes.iter().any(|r| r.dst == host && r.oif == Some(l.index)) {
-                            missing.push(format!("ip route add {host} dev {}", l.name));
+                            missing.push(Missing::Route { ip: *ip, dev: l.name.clone(), index: l.index });
                         }
-                        let entry = lan_if.is_some_and(|u| f.proxies.iter().any(|p| p.ip == *ip && p.index == u.index));
+                        let Some(u) = lan_if else { continue };
+                        let entry = f.proxies.iter().any(|p| p.ip == *ip && p.index == u.index);
                         // IPv4 may be answered by blanket proxy_arp on the
                         // LAN interface instead of an entry.
                         let blanket =
                             ip.is_ipv4() && *proxy_arp.entry(lan.to_string()).or_insert_with(|| self.proxy_arp_on(lan));
                         if !entry && !blanket {
-                            missing.push(format!("ip neigh add proxy {ip} dev {lan}"));
+                            missing.push(Missing::Proxy { ip: *ip, lan: lan.clone(), index: u.index });
                         }
                     }
                 }
             }
+            out.push(missing);
+        }
+        out
+    }
+
+    /// Every attachment with floatip's marks on this host, and every orphan.
+    pub(crate) fn list(&self, protocol: u8) -> Result<Vec<Attachment>> {
+        let f = self.found(protocol)?;
+        let names = netns_names();
+        let by_index: HashMap<u32, &Link> = f.links.iter().map(|l| (l.index, l)).collect();
+        let mut out = Vec::new();
+        let claimed_ips: HashSet<IpAddr> = f.marked.iter().flat_map(|(_, m)| m.ips.iter().copied()).collect();
+        let claimed_oifs: HashSet<u32> = f.marked.iter().map(|(l, _)| l.index).collect();
+        for ((l, m), missing) in f.marked.iter().zip(self.missing(&f)) {
+            let missing: Vec<String> = missing.iter().map(|x| x.to_string()).collect();
             out.push(Attachment {
                 attachment_id: Some(m.attachment_id.clone()),
                 pod_key: m.pod_key.clone(),
@@ -165,6 +197,82 @@ impl Site<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// Repairs what the node itself can take from attachments that are
+    /// here: host routes and proxy entries that a flap, a re-created
+    /// uplink or a hand deleted, and the LAN interface's `proxy_delay`
+    /// (and IPv6 `proxy_ndp`), which a re-created device has at their
+    /// defaults. Everything it needs is in the marks. It never announces:
+    /// an IP is announced only by the attach that puts it here. Returns
+    /// the repairs, in `ip` words.
+    pub(crate) fn reconcile(&self, protocol: u8) -> Result<Vec<String>> {
+        let f = self.found(protocol)?;
+        let mut done = Vec::new();
+        let mut lans_set: HashSet<(String, bool)> = HashSet::new();
+        for ((l, m), missing) in f.marked.iter().zip(self.missing(&f)) {
+            if !missing.iter().any(|x| matches!(x, Missing::Route { .. } | Missing::Proxy { .. })) {
+                continue;
+            }
+            // Under the attachment's lock, and only if its veth is still
+            // the one listed: a detach that ran meanwhile must not have its
+            // proxy entry brought back (the node would answer ARP for an IP
+            // that is no longer here). Busy: the next pass.
+            let Some(_lock) = Lock::try_acquire("att", self.host_ino, &m.attachment_id)? else { continue };
+            match self.host.link_get_index(l.index) {
+                Ok(now) if now.alias == l.alias => {}
+                Ok(_) => continue,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e),
+            }
+            for x in &missing {
+                let made = match x {
+                    Missing::Route { ip, index, .. } => {
+                        let r = Route::to(IpPrefix::host(*ip)).dev(*index).protocol(protocol);
+                        super::ignore_exists(self.host.route_add(&r))?
+                    }
+                    Missing::Proxy { ip, lan, index } => {
+                        self.lan_settings(lan, ip.is_ipv4(), &mut lans_set, &mut done)?;
+                        // Look first: a proxy add of an entry that is there
+                        // succeeds silently (`pneigh_create()`).
+                        self.host.neigh_proxy_get(*index, *ip)?.is_none()
+                            && super::ignore_exists(self.host.neigh_proxy_add_protocol(*index, *ip, protocol))?
+                    }
+                    _ => false, // the veth's own state: its attach repairs it
+                };
+                if made {
+                    log::info!("floatip: reconcile: {x} (attachment {})", m.attachment_id);
+                    done.push(format!("{x}"));
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// The LAN interface's settings the proxy entries rely on, once per
+    /// interface and family per pass: a re-created uplink has defaults.
+    fn lan_settings(
+        &self,
+        lan: &IfName,
+        v4: bool,
+        seen: &mut HashSet<(String, bool)>,
+        done: &mut Vec<String>,
+    ) -> Result<()> {
+        if !seen.insert((lan.to_string(), v4)) {
+            return Ok(());
+        }
+        let keys = if v4 {
+            vec![(SysctlKey::ipv4_neigh(lan, "proxy_delay")?, "0")]
+        } else {
+            vec![(SysctlKey::ipv6_neigh(lan, "proxy_delay")?, "0"), (SysctlKey::ipv6_conf(lan, "proxy_ndp")?, "1")]
+        };
+        for (k, v) in keys {
+            if self.host_ns.sysctl_replace_from(&k, v, Some(self.home))? != v {
+                log::info!("floatip: reconcile: sysctl -w {k}={v}");
+                done.push(format!("sysctl -w {k}={v}"));
+            }
+        }
+        Ok(())
     }
 
     fn proxy_arp_on(&self, lan: &IfName) -> bool {
