@@ -494,6 +494,98 @@ fn run_scale(a: &Args, lab: &Lab) -> Result<Value, String> {
     }))
 }
 
+/// The lifecycle verbs at scale (`--scale` pods): `Host::list` of them
+/// all; the watcher repairing an uplink flap (20 flaps: from link up until
+/// every proxy entry is back, and the sink then reaching a pod); and
+/// `Host::gc` of them all as orphans against removing the same objects one
+/// by one (link del and proxy del per pod).
+fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
+    let n = a.scale;
+    let err = |e: floatip::Error| e.to_string();
+    let all = pods(n);
+    let mut f = FloatipRust::new(std::rc::Rc::new(lab::NsThread::new(&lab.host.ns)), &lab.host.ns)?;
+    let host = floatip::Host::open(NetnsRef::Name(lab.host.name.clone())).map_err(err)?;
+    let h = lab.host.handle();
+    let uplink = h.link_get(lab::UPLINK).map_err(err)?.index;
+    setup_all(&mut f, &all)?;
+    let mut list_us = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let l = host.list().map_err(err)?;
+        list_us.push(us(t.elapsed()));
+        let complete = l.iter().filter(|x| x.state == floatip::floating::AttachmentState::Complete).count();
+        if complete != n {
+            return Err(format!("list: {complete} of {n} attachments complete"));
+        }
+    }
+    let proxies = |h: &floatip::Handle| h.neigh_proxies(Some(uplink)).map(|v| v.len()).map_err(err);
+    let watcher = host.watch().map_err(err)?;
+    let mut repair_us = Vec::new();
+    for flap in 0..20 {
+        h.link_set_down(uplink).map_err(err)?;
+        h.link_set_up(uplink).map_err(err)?;
+        let t = Instant::now();
+        while proxies(&h)? < n {
+            if t.elapsed() > Duration::from_secs(10) {
+                return Err(format!("flap {flap}: proxy entries not back after 10 s"));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        repair_us.push(us(t.elapsed()));
+        let pod = all[flap % n].ip.to_string();
+        let ok = lab.sink.exec(&["ping", "-c", "1", "-W", "2", &pod]).status.success();
+        if !ok {
+            return Err(format!("flap {flap}: the sink cannot reach {pod} after the repair"));
+        }
+    }
+    let report = watcher.stop().map_err(err)?;
+    let watcher_us: Vec<f64> = report.latencies.iter().map(|d| us(*d)).collect();
+    // GC of every attachment as an orphan (no valid one)...
+    let t = Instant::now();
+    let removed = host.gc([]).map_err(err)?;
+    let gc = t.elapsed();
+    if proxies(&h)? != 0 || removed.is_empty() {
+        return Err("gc left proxy entries".into());
+    }
+    lab::delete_pod_namespaces();
+    // ... against removing the same objects one by one.
+    setup_all(&mut f, &all)?;
+    let t = Instant::now();
+    for p in &all {
+        let l = h.link_get(p.host_if.as_str()).map_err(err)?;
+        h.link_del(l.index).map_err(err)?;
+        h.neigh_proxy_del(uplink, IpAddr::V4(p.ip)).map_err(err)?;
+    }
+    let one_by_one = t.elapsed();
+    lab::delete_pod_namespaces();
+    settle(Duration::from_secs(if a.smoke { 2 } else { 60 }));
+    let mx = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "lifecycle {n} pods: list {:.2} ms (median of 5); flap repair {:.1} ms median, {:.1} ms max over 20          (watcher: {} passes, {} repairs, pass latency median {:.1} ms); gc of {n} orphans {:.1} ms against          {:.1} ms one by one ({:.3}x)",
+        median(&list_us) / 1e3,
+        median(&repair_us) / 1e3,
+        mx(&repair_us) / 1e3,
+        report.passes,
+        report.repairs,
+        median(&watcher_us) / 1e3,
+        us(gc) / 1e3,
+        us(one_by_one) / 1e3,
+        us(gc) / us(one_by_one)
+    );
+    Ok(json!({
+        "pods": n,
+        "list_us": list_us,
+        "list_median_us": median(&list_us),
+        "flap_repair_us": repair_us,
+        "flap_repair_median_us": median(&repair_us),
+        "flap_repair_max_us": mx(&repair_us),
+        "watcher": {"passes": report.passes, "repairs": report.repairs, "overruns": report.overruns, "latency_us": watcher_us},
+        "gc_us": us(gc),
+        "one_by_one_us": us(one_by_one),
+        "gc_over_one_by_one": us(gc) / us(one_by_one),
+    }))
+}
+
 /// One announcement round (a gratuitous ARP request and reply per IP) for
 /// `n` addresses from the uplink, and `arping` per address for contrast.
 fn run_announce(a: &Args, lab: &Lab) -> Result<Value, String> {
@@ -642,6 +734,7 @@ fn report(
     slots: &[Slot],
     paired: &[Value],
     scale: &Value,
+    lifecycle: &Value,
     announce: &Value,
     breakdown: &Value,
 ) -> Result<Vec<Target>, String> {
@@ -713,6 +806,17 @@ fn report(
         let w = scale["window"].as_u64().unwrap_or(0);
         ratio(&format!("attach at scale: last {w} / first {w} of {n} (median of 3 passes)"), x, Some(1.0), 1.15);
     }
+    if let Some(x) = lifecycle.get("list_median_us").and_then(Value::as_f64) {
+        let n = lifecycle["pods"].as_u64().unwrap_or(0);
+        // 20 ms for 1,000 attachments, in proportion for fewer.
+        ratio(&format!("list of {n} attachments, ms"), x / 1e3, Some(1.0), 20.0 * n.max(1) as f64 / 1000.0);
+    }
+    if let Some(x) = lifecycle.get("flap_repair_max_us").and_then(Value::as_f64) {
+        ratio("reconcile: uplink flap to repaired, max of 20, ms", x / 1e3, Some(1.0), 100.0);
+    }
+    if let Some(x) = lifecycle.get("gc_over_one_by_one").and_then(Value::as_f64) {
+        ratio("gc of orphans / one-by-one removal", x, Some(1.0), 0.1);
+    }
     println!();
     println!("| target | measured | limit | |");
     println!("|---|---:|---:|---|");
@@ -735,6 +839,7 @@ fn report(
         "methods": methods,
         "paired": paired,
         "scale": scale,
+        "lifecycle": lifecycle,
         "announce": announce,
         "breakdown": breakdown,
         "targets": targets.iter().map(|t| json!({"what": t.what, "value": t.value, "limit": t.limit, "met": t.value <= t.limit})).collect::<Vec<_>>(),
@@ -781,9 +886,10 @@ fn run_in(a: &Args, lab: &Lab) -> Result<Vec<Target>, String> {
         s.method = None;
     }
     let scale = if a.scale > 0 { run_scale(a, lab)? } else { Value::Null };
+    let lifecycle = if a.scale > 0 { run_lifecycle(a, lab)? } else { Value::Null };
     let announce = run_announce(a, lab)?;
     let breakdown = run_breakdown(lab, if a.smoke { 20 } else { 500 })?;
-    report(a, &slots, &paired, &scale, &announce, &breakdown)
+    report(a, &slots, &paired, &scale, &lifecycle, &announce, &breakdown)
 }
 
 fn main() -> ExitCode {

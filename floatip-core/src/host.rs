@@ -126,9 +126,14 @@ impl Host {
     /// floatip's mark, for specs built with
     /// [`route_protocol`](crate::floating::FloatingIpBuilder::route_protocol)
     /// (default [`DEFAULT_PROTOCOL`]).
-    pub fn with_route_protocol(mut self, protocol: u8) -> Host {
+    /// Fails with `InvalidInput` for 0-4, the kernel's own protocols: a
+    /// GC by one of those would remove the node's own routes.
+    pub fn with_route_protocol(mut self, protocol: u8) -> Result<Host> {
+        if protocol <= 4 {
+            return Err(Error::invalid("route protocol", protocol, "0-4 are the kernel's"));
+        }
         self.route_protocol = protocol;
-        self
+        Ok(self)
     }
 
     /// [`Host::open`] of the calling thread's namespace: for an agent that

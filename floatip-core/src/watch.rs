@@ -139,16 +139,22 @@ fn run(host: &Host, sock: &Socket, stop: &AtomicBool, recheck: Duration) -> Resu
     let sref = socket2::SockRef::from(sock);
     let set_timeout = |t: Duration| sref.set_read_timeout(Some(t));
     let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
-    // The first pass: whatever happened before the watcher started.
+    // The first pass, at once: whatever happened before the watcher
+    // started (the socket was subscribed already, so nothing after it is
+    // missed).
     let mut burst: Option<Instant> = Some(Instant::now());
+    let mut first = true; // the first pass runs before any stop is looked at
     let protocol = host.route_protocol();
     let mut last_pass = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
+    while first || !stop.load(Ordering::Relaxed) {
         if burst.is_none() && last_pass.elapsed() >= recheck {
             burst = Some(Instant::now());
         }
         buf.clear();
-        let got = if burst.is_none_or(|t| t.elapsed() < BURST_MAX) {
+        let got = if first {
+            first = false;
+            Err(std::io::Error::from(std::io::ErrorKind::WouldBlock))
+        } else if burst.is_none_or(|t| t.elapsed() < BURST_MAX) {
             sock.recv(&mut buf, 0)
         } else {
             Err(std::io::Error::from(std::io::ErrorKind::WouldBlock)) // a long burst: pass now

@@ -1,9 +1,12 @@
-//! `FloatingIp`: a pod's floating address, with attach, detach and check.
+//! `FloatingIp`: a pod's floating address, with attach, detach and check;
+//! `Attached`, `Drift` and `Attachment`, what the verbs and `Host.list`
+//! return.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use floatip::announce::AnnounceOptions;
-use floatip::floating::{Attached, Drift, FloatingIp, Mode, NetnsRef, UplinkArp};
+use floatip::floating::{Attached, Attachment, Drift, FloatingIp, Mode, NetnsRef, UplinkArp};
 use floatip::IpPrefix;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyTuple};
@@ -16,7 +19,13 @@ use crate::gil::without_gil;
 /// A validated floating-IP spec for one pod: the routed ("pure L3")
 /// dataplane by default, or bridge mode with ``bridge=``.
 ///
-/// The keyword arguments mirror the Rust builder. Exactly one of
+/// The keyword arguments mirror the Rust builder. ``attachment_id`` names
+/// the attachment (CNI: ``CONTAINER_ID/IFNAME``; default: the pod key): the
+/// owner mark on the host veth names it, detach and ``Host.gc`` go by it,
+/// and the default host interface name and both MACs derive from it.
+/// ``route_protocol`` is the route protocol number (and ``NDA_PROTOCOL``)
+/// that marks the host routes and proxy entries as floatip's (default
+/// ``DEFAULT_ROUTE_PROTOCOL``, 70; 0-4 are the kernel's). Exactly one of
 /// ``pod_netns_path`` (as ``CNI_NETNS`` gives it), ``pod_netns_name`` or
 /// ``create_pod_netns`` (a name: created by attach if missing, deleted by
 /// detach) names the pod's namespace; ``host_netns`` is the host side's
@@ -60,15 +69,17 @@ impl PyFloatingIp {
     /// Builds and validates the spec; nothing is changed.
     #[new]
     #[pyo3(signature = (
-        pod_key, uplink, *, pod_netns_path=None, pod_netns_name=None, create_pod_netns=None, host_netns=None,
-        ipv4=None, ipv6=None, vlan=None, host_ifname=None, pod_ifname=None, mtu=None, host_mac=None, pod_mac=None,
-        uplink_arp="proxy_entry", bridge=None, announce=None
+        pod_key, uplink, *, attachment_id=None, route_protocol=None, pod_netns_path=None, pod_netns_name=None,
+        create_pod_netns=None, host_netns=None, ipv4=None, ipv6=None, vlan=None, host_ifname=None, pod_ifname=None,
+        mtu=None, host_mac=None, pod_mac=None, uplink_arp="proxy_entry", bridge=None, announce=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         pod_key: String,
         uplink: String,
+        attachment_id: Option<String>,
+        route_protocol: Option<u8>,
         pod_netns_path: Option<PathBuf>,
         pod_netns_name: Option<String>,
         create_pod_netns: Option<String>,
@@ -95,6 +106,12 @@ impl PyFloatingIp {
             )));
         }
         let mut b = FloatingIp::builder(pod_key, uplink);
+        if let Some(id) = attachment_id {
+            b = b.attachment_id(id);
+        }
+        if let Some(p) = route_protocol {
+            b = b.route_protocol(p);
+        }
         if let Some(p) = pod_netns_path {
             b = b.pod_netns_path(p);
         }
@@ -153,11 +170,12 @@ impl PyFloatingIp {
         b.build().map(|spec| PyFloatingIp { spec }).map_err(err)
     }
 
-    /// The default host-side interface name for a pod key: ``fip`` and 12
-    /// hex digits of a hash of the key (stable, 15 bytes).
+    /// The default host-side interface name for an attachment id (by
+    /// default the pod key): ``fip`` and 12 hex digits of a hash of the id
+    /// (stable, 15 bytes).
     #[staticmethod]
-    fn default_host_ifname(pod_key: &str) -> String {
-        FloatingIp::default_host_ifname(pod_key).to_string()
+    fn default_host_ifname(attachment_id: &str) -> String {
+        FloatingIp::default_host_ifname(attachment_id).to_string()
     }
 
     /// Wires the pod's floating IP(s), all or nothing: a failing step
@@ -170,10 +188,14 @@ impl PyFloatingIp {
         PyAttached::new(py, a)
     }
 
-    /// Removes what attach made (the host veth, with it the pod end and
-    /// the host route; the uplink's proxy entries; the pod namespace if
-    /// attach created it). Succeeds when parts are already gone. Returns
-    /// what it removed, as ``ip`` commands.
+    /// Removes what attach made, and only what is this attachment's: the
+    /// host veth when its owner mark names this attachment and this pod
+    /// namespace (with it the pod end and the host routes), floatip's
+    /// proxy entries on the uplink for IPs no other veth serves, the pod
+    /// namespace if attach created it. A veth of another attachment, or of
+    /// a later sandbox of this one (a DEL that came late: this spec's pod
+    /// namespace is gone or is another one), is left alone. Succeeds when
+    /// parts are already gone. Returns what it removed, as ``ip`` commands.
     fn detach(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         without_gil(py, || self.spec.detach())
     }
@@ -196,10 +218,20 @@ impl PyFloatingIp {
         without_gil(py, || self.spec.check()).map(|v| v.into_iter().map(PyDrift::from).collect())
     }
 
-    /// The key the default names derive from (``namespace/pod``).
+    /// The pod (``namespace/pod``), kept in the owner mark when it fits.
     #[getter]
     fn pod_key(&self) -> &str {
         &self.spec.pod_key
+    }
+    /// The attachment id: as given, or the pod key.
+    #[getter]
+    fn attachment_id(&self) -> &str {
+        &self.spec.attachment_id
+    }
+    /// The route protocol number of the host routes and proxy entries.
+    #[getter]
+    fn route_protocol(&self) -> u8 {
+        self.spec.route_protocol
     }
     /// The uplink on the LAN.
     #[getter]
@@ -308,6 +340,9 @@ impl PyFloatingIp {
     fn __repr__(&self) -> String {
         let s = &self.spec;
         let mut out = format!("FloatingIp({:?}, {:?}", s.pod_key, s.uplink.as_str());
+        if s.attachment_id != s.pod_key {
+            out += &format!(", attachment_id={:?}", s.attachment_id);
+        }
         if let Some(a) = &s.ipv4 {
             out += &format!(", ipv4=('{}', '{}')", a.address, a.gateway);
         }
@@ -331,6 +366,8 @@ pub(crate) struct PyAttached {
 }
 
 struct AttachedValue {
+    attachment_id: String,
+    mark: String,
     host_ifindex: u32,
     pod_ifindex: u32,
     host_mac: Option<floatip::Mac>,
@@ -349,6 +386,8 @@ impl PyAttached {
         Ok(PyAttached {
             announcement,
             inner: AttachedValue {
+                attachment_id: a.attachment_id,
+                mark: a.mark.to_alias(),
                 host_ifindex: a.host_ifindex,
                 pod_ifindex: a.pod_ifindex,
                 host_mac: a.host_mac,
@@ -363,6 +402,17 @@ impl PyAttached {
 
 #[pymethods]
 impl PyAttached {
+    /// The attachment made.
+    #[getter]
+    fn attachment_id(&self) -> &str {
+        &self.inner.attachment_id
+    }
+    /// The owner mark on the host veth, as its alias text (``ip -d link
+    /// show``: ``alias floatip/1 id=... ns=...``; ``Link.alias``).
+    #[getter]
+    fn mark(&self) -> &str {
+        &self.inner.mark
+    }
     /// Host-side veth index.
     #[getter]
     fn host_ifindex(&self) -> u32 {
@@ -409,7 +459,9 @@ impl PyAttached {
     fn __repr__(&self) -> String {
         let a = &self.inner;
         format!(
-            "Attached(host_ifindex={}, pod_ifindex={}, host_mac={:?}, uplink_ifindex={}, uplink_mac={:?}, changes=<{} changes>)",
+            "Attached(attachment_id={:?}, host_ifindex={}, pod_ifindex={}, host_mac={:?}, uplink_ifindex={}, \
+             uplink_mac={:?}, changes=<{} changes>)",
+            a.attachment_id,
             a.host_ifindex,
             a.pod_ifindex,
             mac_text(a.host_mac),
@@ -448,5 +500,144 @@ impl PyDrift {
     }
     fn __repr__(&self) -> String {
         format!("Drift(place={:?}, expected={:?}, found={:?})", self.place, self.expected, self.found)
+    }
+}
+
+/// One attachment (or orphan) on a node, as ``Host.list`` reads it back
+/// from floatip's owner marks alone: a fresh process sees what an earlier
+/// one attached.
+///
+/// ``state`` is ``"complete"`` (every host-side object is there),
+/// ``"partial"`` (the marked veth is there, something else is missing: see
+/// ``missing``) or ``"orphaned"`` (a proxy entry or route with floatip's
+/// protocol and no marked veth behind it; its owner is no longer known,
+/// so ``attachment_id`` is None).
+#[pyclass(frozen, eq, hash, module = "floatip", name = "Attachment")]
+#[derive(PartialEq, Eq, Hash)]
+pub(crate) struct PyAttachment {
+    /// The attachment id from the veth's owner mark; None for an orphan.
+    #[pyo3(get)]
+    attachment_id: Option<String>,
+    /// The pod key, when the mark holds it (it is left out of a mark it
+    /// would not fit in).
+    #[pyo3(get)]
+    pod_key: Option<String>,
+    ips: Vec<IpAddr>,
+    /// The host veth's name; for an orphan route, its output interface's.
+    #[pyo3(get)]
+    host_ifname: Option<String>,
+    /// The host veth's index, when known.
+    #[pyo3(get)]
+    host_ifindex: Option<u32>,
+    mac: Option<floatip::Mac>,
+    /// The LAN interface of its proxy entries (routed mode); None for a
+    /// bridge-mode attachment.
+    #[pyo3(get)]
+    lan: Option<String>,
+    /// The pod namespace's nsfs inode, from the mark (``os.stat`` of a
+    /// ``/run/netns`` file shows it as ``st_ino``).
+    #[pyo3(get)]
+    pod_netns_inode: Option<u64>,
+    /// The name under ``/run/netns`` of that namespace, if it has one.
+    #[pyo3(get)]
+    pod_netns_name: Option<String>,
+    /// The host's id for the veth peer's namespace (``IFLA_LINK_NETNSID``);
+    /// None when the peer is gone.
+    #[pyo3(get)]
+    peer_netnsid: Option<i32>,
+    /// ``"complete"``, ``"partial"`` or ``"orphaned"``.
+    #[pyo3(get)]
+    state: String,
+    missing: Vec<String>,
+}
+
+impl From<Attachment> for PyAttachment {
+    fn from(a: Attachment) -> Self {
+        let (host_ifname, host_ifindex, mac) = match a.host_veth {
+            // The core gives an orphan route's interface by name with
+            // index 0, which no interface has: "not known".
+            Some((name, index, mac)) => (Some(name), (index != 0).then_some(index), mac),
+            None => (None, None, None),
+        };
+        PyAttachment {
+            attachment_id: a.attachment_id,
+            pod_key: a.pod_key,
+            ips: a.ips,
+            host_ifname,
+            host_ifindex,
+            mac,
+            lan: a.lan,
+            pod_netns_inode: a.pod_netns_inode,
+            pod_netns_name: a.pod_netns_name,
+            peer_netnsid: a.peer_netnsid,
+            state: a.state.to_string(),
+            missing: a.missing,
+        }
+    }
+}
+
+#[pymethods]
+impl PyAttachment {
+    /// The floating IPs: ``IPv4Address``/``IPv6Address``, IPv4 first.
+    #[getter]
+    fn ips<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, &self.ips)
+    }
+    /// The host veth's MAC ``aa:bb:cc:dd:ee:ff``, or None.
+    #[getter]
+    fn host_mac(&self) -> Option<String> {
+        mac_text(self.mac)
+    }
+    /// What is missing, in ``ip`` words (``ip route add 10.0.0.100/32 dev
+    /// fip...``); empty when complete.
+    #[getter]
+    fn missing<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, &self.missing)
+    }
+    fn __repr__(&self) -> String {
+        let ips = tuple_repr(self.ips.iter().map(|i| format!("'{i}'")));
+        let missing = tuple_repr(self.missing.iter().map(|m| format!("{m:?}")));
+        format!(
+            "Attachment(attachment_id={}, state={:?}, ips={ips}, host_ifname={}, lan={}, pod_netns_name={}, \
+             missing={missing})",
+            opt_str(&self.attachment_id),
+            self.state,
+            opt_str(&self.host_ifname),
+            opt_str(&self.lan),
+            opt_str(&self.pod_netns_name),
+        )
+    }
+}
+
+/// A Python tuple literal of items already written as literals: ``()``,
+/// ``('a',)``, ``('a', 'b')``.
+fn tuple_repr(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    match items.as_slice() {
+        [one] => format!("({one},)"),
+        all => format!("({})", all.join(", ")),
+    }
+}
+
+/// A Python literal for an optional string: ``"text"`` or ``None``.
+fn opt_str(v: &Option<String>) -> String {
+    match v {
+        Some(s) => format!("{s:?}"),
+        None => "None".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reprs_are_python_literals() {
+        let t = |v: &[&str]| tuple_repr(v.iter().map(|s| format!("{s:?}")));
+        assert_eq!(t(&[]), "()");
+        assert_eq!(t(&["a"]), "(\"a\",)");
+        assert_eq!(t(&["a", "b"]), "(\"a\", \"b\")");
+        assert_eq!(opt_str(&None), "None");
+        assert_eq!(opt_str(&Some("x/eth0".into())), "\"x/eth0\"");
     }
 }

@@ -1,12 +1,17 @@
 //! `Host`: the host side of a node, opened once and kept across verbs.
 
+use floatip::floating::mark::DEFAULT_PROTOCOL;
 use floatip::floating::{FloatingIp, NetnsRef};
 use floatip::Host;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 
 use crate::args::NetnsArg;
-use crate::floating::{PyAttached, PyDrift, PyFloatingIp};
+use crate::errors::{invalid, to_pyerr};
+use crate::floating::{PyAttached, PyAttachment, PyDrift, PyFloatingIp};
 use crate::gil::without_gil;
+use crate::watch::PyWatcher;
 
 /// The host network namespace of a node, held open with a netlink socket
 /// in it: what a node agent keeps while it wires pods.
@@ -16,7 +21,11 @@ use crate::gil::without_gil;
 /// ``Netns``, a name under ``/run/netns`` or a path. Its ``attach``,
 /// ``detach``, ``detach_many`` and ``check`` do what the ``FloatingIp``
 /// methods of the same names do, all or nothing alike, without opening the
-/// host namespace and a socket on every call (25-50 µs each time).
+/// host namespace and a socket on every call (25-50 µs each time). Its
+/// ``list`` and ``gc`` read and clean up what is attached, from floatip's
+/// owner marks alone; ``route_protocol`` is the protocol number they take
+/// as floatip's (default ``DEFAULT_ROUTE_PROTOCOL``, 70), for specs built
+/// with another ``route_protocol``.
 ///
 /// A spec's ``host_netns`` must be this host's namespace: the same name or
 /// path, another name for the same namespace, or ``None`` (the calling
@@ -26,17 +35,26 @@ use crate::gil::without_gil;
 #[pyclass(frozen, module = "floatip", name = "Host")]
 pub(crate) struct PyHost {
     inner: Host,
+    /// What `inner` was given: the core keeps it private.
+    route_protocol: u8,
 }
 
 #[pymethods]
 impl PyHost {
     /// Opens the host namespace (default: the calling thread's) and a
-    /// netlink socket in it.
+    /// netlink socket in it. ``route_protocol`` (5-255) is what ``list``
+    /// and ``gc`` read as floatip's mark.
     #[new]
-    #[pyo3(signature = (netns=None))]
-    fn new(py: Python<'_>, netns: Option<NetnsArg>) -> PyResult<Self> {
+    #[pyo3(signature = (netns=None, *, route_protocol=None))]
+    fn new(py: Python<'_>, netns: Option<NetnsArg>, route_protocol: Option<u8>) -> PyResult<Self> {
+        let route_protocol = route_protocol.unwrap_or(DEFAULT_PROTOCOL);
         let r = netns.map(|n| n.netns_ref()).unwrap_or(NetnsRef::Current);
-        without_gil(py, || Host::open(r)).map(|inner| PyHost { inner })
+        // The core refuses 0-4: `gc` removes the routes and proxy entries
+        // of this protocol that no marked veth claims, and with 2 (kernel)
+        // or 0 (unset, what `ip neigh add proxy` makes) those would be the
+        // node's own.
+        without_gil(py, || Host::open(r)?.with_route_protocol(route_protocol))
+            .map(|inner| PyHost { inner, route_protocol })
     }
 
     /// The host namespace as given: a name or a path; None for the
@@ -48,6 +66,12 @@ impl PyHost {
             NetnsRef::Name(n) => Some(n.clone()),
             NetnsRef::Path(p) => Some(p.display().to_string()),
         }
+    }
+
+    /// The route protocol ``list`` and ``gc`` take as floatip's.
+    #[getter]
+    fn route_protocol(&self) -> u8 {
+        self.route_protocol
     }
 
     /// ``FloatingIp.attach`` on this host.
@@ -75,10 +99,70 @@ impl PyHost {
         without_gil(py, || self.inner.check(spec)).map(|v| v.into_iter().map(PyDrift::from).collect())
     }
 
+    /// The attachments on this host, read back from the owner marks on
+    /// the host veths (no state files), each ``"complete"`` or
+    /// ``"partial"``, and the orphans: floatip's proxy entries and routes
+    /// with no marked veth behind them. Three dumps, whatever the count.
+    fn list(&self, py: Python<'_>) -> PyResult<Vec<PyAttachment>> {
+        without_gil(py, || self.inner.list()).map(|v| v.into_iter().map(PyAttachment::from).collect())
+    }
+
+    /// Garbage collection, as CNI 1.1 GC: removes every floatip-marked
+    /// veth whose attachment id is not in ``valid`` (its routes and pod
+    /// end go with it; all in one batch), floatip's proxy entries that no
+    /// valid attachment claims and floatip's routes that lead to no marked
+    /// veth. An attachment whose attach or detach is running at that
+    /// moment is left for the next GC. Objects without floatip's marks are
+    /// never touched. Returns what it removed, as ``ip`` commands.
+    ///
+    /// ``valid`` is any iterable of attachment ids, but not a ``str``
+    /// itself (``TypeError``): its characters would be the valid ids, and
+    /// every attachment would go.
+    fn gc(&self, py: Python<'_>, valid: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+        if valid.is_instance_of::<PyString>() {
+            return Err(PyTypeError::new_err(
+                "valid must be an iterable of attachment ids, not a str (its characters would be the ids)",
+            ));
+        }
+        let ids = valid.try_iter()?.map(|id| id?.extract::<String>()).collect::<PyResult<Vec<String>>>()?;
+        without_gil(py, || self.inner.gc(ids.iter().map(String::as_str)))
+    }
+
+    /// Repairs now what the node can take from the owner marks alone:
+    /// host routes and proxy entries of the attachments here that an
+    /// uplink flap, a re-created uplink or a hand deleted, and the LAN
+    /// interface's ``proxy_delay``/``proxy_ndp``. Never announces. Returns
+    /// the repairs, as ``ip`` commands.
+    fn reconcile(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        without_gil(py, || self.inner.reconcile())
+    }
+
+    /// Starts a ``Watcher``: a thread that runs ``reconcile`` after each
+    /// burst of relevant rtnetlink events (a link changed, a floatip route
+    /// or proxy entry was deleted) and, since the kernel does not notify
+    /// proxy-entry changes, every ``recheck`` seconds (default 5).
+    #[pyo3(signature = (recheck=None))]
+    fn watch(&self, py: Python<'_>, recheck: Option<f64>) -> PyResult<PyWatcher> {
+        let w = match recheck {
+            None => without_gil(py, || self.inner.watch())?,
+            Some(s) if s.is_finite() && s > 0.0 => {
+                without_gil(py, || self.inner.watch_every(std::time::Duration::from_secs_f64(s)))?
+            }
+            Some(s) => return Err(to_pyerr(py, invalid("recheck", s, "must be a positive number of seconds"))),
+        };
+        Ok(PyWatcher::wrap(w))
+    }
+
     fn __repr__(&self) -> String {
-        match self.netns() {
-            Some(n) => format!("Host('{n}')"),
-            None => "Host()".to_owned(),
+        let p = match self.route_protocol {
+            DEFAULT_PROTOCOL => String::new(),
+            p => format!("route_protocol={p}"),
+        };
+        match (self.netns(), p.is_empty()) {
+            (Some(n), true) => format!("Host('{n}')"),
+            (Some(n), false) => format!("Host('{n}', {p})"),
+            (None, true) => "Host()".to_owned(),
+            (None, false) => format!("Host({p})"),
         }
     }
 }

@@ -19,6 +19,7 @@ mod handle;
 mod host;
 mod netns;
 mod values;
+mod watch;
 
 use pyo3::prelude::*;
 
@@ -35,7 +36,10 @@ fn _floatip(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<floating::PyFloatingIp>()?;
     m.add_class::<floating::PyAttached>()?;
     m.add_class::<floating::PyDrift>()?;
+    m.add_class::<floating::PyAttachment>()?;
     m.add_class::<host::PyHost>()?;
+    m.add_class::<watch::PyWatcher>()?;
+    m.add_class::<watch::PyWatchReport>()?;
     m.add_class::<announce::PyAnnounceOptions>()?;
     m.add_class::<announce::PyAnnounceReport>()?;
     m.add_class::<announce::PyAnnouncer>()?;
@@ -55,6 +59,7 @@ fn _floatip(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NUD_STALE", NUD_STALE)?;
     m.add("NUD_FAILED", NUD_FAILED)?;
     m.add("NUD_PERMANENT", NUD_PERMANENT)?;
+    m.add("DEFAULT_ROUTE_PROTOCOL", floatip::floating::mark::DEFAULT_PROTOCOL)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

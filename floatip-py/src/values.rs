@@ -65,6 +65,10 @@ pub(crate) struct PyLink {
     /// VLAN id, for ``vlan`` links.
     #[pyo3(get)]
     vlan_id: Option<u16>,
+    /// ``IFLA_IFALIAS`` (``ip link set dev LINK alias TEXT``), or None:
+    /// where floatip keeps its owner mark on a host veth.
+    #[pyo3(get)]
+    alias: Option<String>,
 }
 
 impl From<floatip::Link> for PyLink {
@@ -80,6 +84,7 @@ impl From<floatip::Link> for PyLink {
             link: l.link,
             link_netnsid: l.link_netnsid,
             vlan_id: l.vlan_id,
+            alias: l.alias,
         }
     }
 }
@@ -93,7 +98,8 @@ impl PyLink {
     }
     fn __repr__(&self) -> String {
         format!(
-            "Link(index={}, name={:?}, mac={}, mtu={}, up={}, kind={}, master={}, link={}, link_netnsid={}, vlan_id={})",
+            "Link(index={}, name={:?}, mac={}, mtu={}, up={}, kind={}, master={}, link={}, link_netnsid={}, vlan_id={}, \
+             alias={})",
             self.index,
             self.name,
             opt_text(self.mac),
@@ -103,7 +109,8 @@ impl PyLink {
             opt(&self.master),
             opt(&self.link),
             opt(&self.link_netnsid),
-            opt(&self.vlan_id)
+            opt(&self.vlan_id),
+            opt(&self.alias)
         )
     }
 }
@@ -316,11 +323,16 @@ pub(crate) struct PyNeighbour {
     /// A proxy entry: the kernel answers ARP/NDP for ``ip`` on this link.
     #[pyo3(get)]
     proxy: bool,
+    /// ``NDA_PROTOCOL``: who made the entry (``ip neigh ... protocol N``,
+    /// kernel 5.0+); 0 when unset. floatip's proxy entries carry its route
+    /// protocol (``DEFAULT_ROUTE_PROTOCOL`` unless a spec sets another).
+    #[pyo3(get)]
+    protocol: u8,
 }
 
 impl From<floatip::Neighbour> for PyNeighbour {
     fn from(n: floatip::Neighbour) -> Self {
-        PyNeighbour { index: n.index, ip: n.ip, mac: n.mac, state: n.state, proxy: n.proxy }
+        PyNeighbour { index: n.index, ip: n.ip, mac: n.mac, state: n.state, proxy: n.proxy, protocol: n.protocol }
     }
 }
 
@@ -334,12 +346,13 @@ impl PyNeighbour {
     }
     fn __repr__(&self) -> String {
         format!(
-            "Neighbour(index={}, ip='{}', mac={}, state={:#x}, proxy={})",
+            "Neighbour(index={}, ip='{}', mac={}, state={:#x}, proxy={}, protocol={})",
             self.index,
             self.ip,
             opt_text(self.mac),
             self.state,
-            py_bool(self.proxy)
+            py_bool(self.proxy),
+            self.protocol
         )
     }
 }

@@ -35,9 +35,14 @@ impl FloatingIp {
     /// Detach on `site`, holding the attachment's and its IPs' locks.
     pub(crate) fn detach_at(&self, site: &Site<'_>) -> Result<Vec<String>> {
         let locks = site.lock(self)?;
-        stop_announcement(site.host_ino, &self.attachment_id);
         let pod = site.pod_netns(self)?;
         let veth = self.veth_fate(site, pod.as_ref())?;
+        // The rounds of this attachment's IPs stop, unless the veth there
+        // is another sandbox's (a late DEL of an old one): the new one's
+        // announcement, registered under the same id, goes on.
+        if !matches!(veth, Veth::Foreign(_)) {
+            stop_announcement(site.host_ino, &self.attachment_id);
+        }
         let mut removed = Vec::new();
         if let Veth::Mine(l) = &veth {
             if ignore_missing(site.host.link_del(l.index))? {
@@ -137,9 +142,11 @@ impl FloatingIp {
                 .collect::<Result<Vec<Lock>>>()?;
             let mut fates = Vec::with_capacity(chunk.len());
             for s in chunk {
-                stop_announcement(site.host_ino, &s.attachment_id);
                 let pod = site.pod_netns(s)?;
                 let fate = s.veth_fate(site, pod.as_ref())?;
+                if !matches!(fate, Veth::Foreign(_)) {
+                    stop_announcement(site.host_ino, &s.attachment_id);
+                }
                 fates.push((fate, pod));
             }
             let mine: Vec<&Link> = fates

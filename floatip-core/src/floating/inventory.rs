@@ -186,7 +186,8 @@ impl Site<'_> {
         }
         for r in &f.routes {
             if r.oif.is_some_and(|o| !claimed_oifs.contains(&o)) {
-                out.push(orphan(vec![r.dst.addr()], r.oif.and_then(|o| by_index.get(&o)).map(|l| l.name.clone())));
+                let dev = r.oif.map(|o| (by_index.get(&o).map(|l| l.name.clone()).unwrap_or_default(), o));
+                out.push(orphan(vec![r.dst.addr()], dev));
             }
         }
         for p in &f.proxies {
@@ -337,12 +338,12 @@ impl Site<'_> {
     }
 }
 
-fn orphan(ips: Vec<IpAddr>, dev: Option<String>) -> Attachment {
+fn orphan(ips: Vec<IpAddr>, dev: Option<(String, u32)>) -> Attachment {
     Attachment {
         attachment_id: None,
         pod_key: None,
         ips,
-        host_veth: dev.map(|d| (d, 0, None)),
+        host_veth: dev.map(|(d, i)| (d, i, None)),
         lan: None,
         pod_netns_inode: None,
         pod_netns_name: None,

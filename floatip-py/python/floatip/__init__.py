@@ -10,14 +10,16 @@ This package binds the Rust library of the same name:
 
 * :class:`FloatingIp` -- a validated spec with ``attach``/``detach``/``check``;
 * :class:`Host` -- the host namespace kept open, for an agent that wires
-  many pods (the same verbs, without reopening it on every call);
+  many pods (the same verbs, without reopening it on every call), and what
+  is attached on it read back from floatip's owner marks (``list``,
+  :class:`Attachment`) and cleaned up (``gc``);
 * :class:`Netns` -- create/open/delete named network namespaces (no fork);
 * :class:`Handle` -- one rtnetlink socket per namespace: links, veth pairs,
   addresses, routes, neighbour and proxy entries;
 * :class:`Announcer` -- gratuitous ARP / unsolicited NA from raw frames,
   blocking or in the background (:class:`BackgroundAnnounce`);
 * frozen result values (:class:`Link`, :class:`Address`, :class:`Route`,
-  :class:`Neighbour`, :class:`Attached`, :class:`Drift`);
+  :class:`Neighbour`, :class:`Attached`, :class:`Drift`, :class:`Attachment`);
 * exceptions deriving from :class:`FloatipError` (an ``OSError``).
 
 Every call that waits on the kernel releases the GIL; every object is safe
@@ -25,6 +27,7 @@ to share between threads. See ``docs/python.md``.
 """
 
 from floatip._floatip import (
+    DEFAULT_ROUTE_PROTOCOL,
     NUD_FAILED,
     NUD_INCOMPLETE,
     NUD_PERMANENT,
@@ -42,6 +45,7 @@ from floatip._floatip import (
     AnnounceReport,
     Announcer,
     Attached,
+    Attachment,
     BackgroundAnnounce,
     ConflictError,
     Drift,
@@ -58,6 +62,8 @@ from floatip._floatip import (
     NotSupportedError,
     PermissionDeniedError,
     Route,
+    WatchReport,
+    Watcher,
     __version__,
 )
 
@@ -68,8 +74,10 @@ __all__ = [
     "AnnounceReport",
     "Announcer",
     "Attached",
+    "Attachment",
     "BackgroundAnnounce",
     "ConflictError",
+    "DEFAULT_ROUTE_PROTOCOL",
     "Drift",
     "FloatingIp",
     "FloatipError",
@@ -95,5 +103,7 @@ __all__ = [
     "SCOPE_LINK",
     "SCOPE_UNIVERSE",
     "TABLE_MAIN",
+    "WatchReport",
+    "Watcher",
     "__version__",
 ]

@@ -1,0 +1,89 @@
+//! `Watcher`: the reconcile thread of a `Host`, from Python.
+
+use std::sync::Mutex;
+
+use floatip::{WatchReport, Watcher};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::gil::without_gil;
+
+/// What a watcher did: reconcile passes, repairs, socket overruns, and for
+/// each pass that repaired something the seconds from the first event of
+/// its burst to the end of the repair.
+#[pyclass(frozen, module = "floatip", name = "WatchReport", get_all)]
+pub(crate) struct PyWatchReport {
+    /// Reconcile passes run.
+    passes: u64,
+    /// Objects repaired.
+    repairs: u64,
+    /// Times the event socket overran (``ENOBUFS``); a full pass followed.
+    overruns: u64,
+    /// Seconds from event to repair, per repairing pass.
+    latencies: Vec<f64>,
+}
+
+impl From<WatchReport> for PyWatchReport {
+    fn from(r: WatchReport) -> Self {
+        PyWatchReport {
+            passes: r.passes,
+            repairs: r.repairs,
+            overruns: r.overruns,
+            latencies: r.latencies.iter().map(|d| d.as_secs_f64()).collect(),
+        }
+    }
+}
+
+#[pymethods]
+impl PyWatchReport {
+    fn __repr__(&self) -> String {
+        format!("WatchReport(passes={}, repairs={}, overruns={})", self.passes, self.repairs, self.overruns)
+    }
+}
+
+/// A running watcher (``Host.watch()``): a thread that repairs this host's
+/// attachments after uplink flaps and deleted routes or proxy entries.
+/// ``stop()`` it (or use it as a context manager); it stops within 0.1 s.
+#[pyclass(frozen, module = "floatip", name = "Watcher")]
+pub(crate) struct PyWatcher {
+    inner: Mutex<Option<Watcher>>,
+}
+
+impl PyWatcher {
+    pub(crate) fn wrap(w: Watcher) -> Self {
+        PyWatcher { inner: Mutex::new(Some(w)) }
+    }
+}
+
+#[pymethods]
+impl PyWatcher {
+    /// True while the watcher thread runs.
+    #[getter]
+    fn running(&self) -> bool {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(Watcher::is_running)
+    }
+    /// Stops the watcher (GIL released) and returns what it did, or raises
+    /// the error that ended it. Once only.
+    fn stop(&self, py: Python<'_>) -> PyResult<PyWatchReport> {
+        let w = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| PyValueError::new_err("this watcher was already stopped"))?;
+        without_gil(py, || w.stop()).map(PyWatchReport::from)
+    }
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        if self.inner.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            self.stop(py)?;
+        }
+        Ok(false)
+    }
+    fn __repr__(&self) -> String {
+        format!("Watcher(running={})", if self.running() { "True" } else { "False" })
+    }
+}
