@@ -561,7 +561,7 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
     settle(Duration::from_secs(if a.smoke { 2 } else { 60 }));
     let mx = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
     println!(
-        "lifecycle {n} pods: list {:.2} ms (median of 5); flap repair {:.1} ms median, {:.1} ms max over 20          (watcher: {} passes, {} repairs, pass latency median {:.1} ms); gc of {n} orphans {:.1} ms against          {:.1} ms one by one ({:.3}x)",
+        "lifecycle {n} pods: list {:.2} ms (median of 5); flap repair {:.1} ms median, {:.1} ms max over 20 (watcher: {} passes, {} repairs, pass latency median {:.1} ms); gc of {n} orphans {:.1} ms against {:.1} ms one by one ({:.3}x)",
         median(&list_us) / 1e3,
         median(&repair_us) / 1e3,
         mx(&repair_us) / 1e3,

@@ -234,10 +234,10 @@ impl Site<'_> {
                     }
                     Missing::Proxy { ip, lan, index } => {
                         self.lan_settings(lan, ip.is_ipv4(), &mut lans_set, &mut done)?;
-                        // Look first: a proxy add of an entry that is there
-                        // succeeds silently (`pneigh_create()`).
-                        self.host.neigh_proxy_get(*index, *ip)?.is_none()
-                            && super::ignore_exists(self.host.neigh_proxy_add_protocol(*index, *ip, protocol))?
+                        // Missing in the dump just made; an add of an entry
+                        // that came back meanwhile succeeds silently
+                        // (`pneigh_create()` returns the existing one).
+                        super::ignore_exists(self.host.neigh_proxy_add_protocol(*index, *ip, protocol))?
                     }
                     _ => false, // the veth's own state: its attach repairs it
                 };
