@@ -437,3 +437,45 @@ fn the_watcher_repairs_flaps_deletions_and_a_recreated_uplink() {
     assert!(lan.host_a.ip_json("neigh show proxy").is_empty());
     assert!(lan.host_a.ip_json("-6 neigh show proxy").is_empty());
 }
+
+/// `detach_many` cleans what is there when some members are gone already
+/// or belong to someone else, and two drains at once (threads) never share
+/// a link group: each removes exactly its own pods.
+#[test]
+fn detach_many_is_idempotent_and_drains_do_not_collide() {
+    let lan = Lan::new("drain");
+    let pods: Vec<TestNs> = (0..8).map(|i| TestNs::new(&format!("drain-p{i}"))).collect();
+    let specs: Vec<FloatingIp> = pods
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            spec(&lan.host_a, &p.name, &format!("dr{i}/eth0"), &format!("10.0.0.{}/23", 210 + i))
+                .no_announce()
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let h = Arc::new(host(&lan.host_a));
+    for s in &specs {
+        h.attach(s).unwrap();
+    }
+    // Two members vanish before the drain: one detached, one deleted by hand.
+    h.detach(&specs[0]).unwrap();
+    lan.host_a.ip(&format!("link del {}", specs[1].host_ifname));
+    // Two drains at once, on disjoint halves.
+    let (a, b) = specs.split_at(4);
+    std::thread::scope(|s| {
+        let t1 = s.spawn(|| h.detach_many(a));
+        let t2 = s.spawn(|| h.detach_many(b));
+        t1.join().unwrap().unwrap();
+        t2.join().unwrap().unwrap();
+    });
+    let names = links(&lan.host_a);
+    for s in &specs {
+        assert!(!names.contains(&s.host_ifname.to_string()), "{} left", s.attachment_id);
+    }
+    assert!(lan.host_a.ip_json("neigh show proxy").is_empty(), "the orphan of the hand-deleted veth too");
+    assert!(h.list().unwrap().is_empty());
+    // Again: nothing to do, no error.
+    assert!(h.detach_many(&specs).unwrap().is_empty());
+}
