@@ -251,7 +251,9 @@ impl Host {
 
     /// [`Host::watch`] with a full pass every `recheck` (at least 10 ms).
     pub fn watch_every(&self, recheck: std::time::Duration) -> Result<Watcher> {
-        Watcher::start(self.reopen()?, recheck.max(std::time::Duration::from_millis(10)))
+        let own = self.reopen()?;
+        let recheck = recheck.max(std::time::Duration::from_millis(10));
+        Watcher::start(&self.ns, self.route_protocol, recheck, move || own.reconcile())
     }
 
     /// The route protocol taken as floatip's mark.

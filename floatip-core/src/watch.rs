@@ -7,7 +7,8 @@
 //! re-creating a bond or VLAN starts it with default settings. Nothing
 //! re-adds them unless something watches rtnetlink. The watcher subscribes
 //! to the link, neighbour and IPv4/IPv6 route groups of the host namespace,
-//! and after each burst of relevant events runs [`Host::reconcile`], which
+//! and after each burst of relevant events runs
+//! [`Host::reconcile`](crate::Host::reconcile), which
 //! reads the owner marks and repairs from them alone.
 //!
 //! Events are not enough: the kernel sends no notification when a proxy
@@ -26,7 +27,7 @@ use netlink_packet_core::NetlinkBuffer;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
 
 use crate::error::{Error, Result};
-use crate::host::Host;
+use crate::netns::Netns;
 
 /// `RTNLGRP_LINK`, `RTNLGRP_NEIGH`, `RTNLGRP_IPV4_ROUTE`,
 /// `RTNLGRP_IPV6_ROUTE` (`<linux/rtnetlink.h>`).
@@ -63,8 +64,9 @@ pub struct WatchReport {
     pub latencies: Vec<Duration>,
 }
 
-/// A running watcher: a thread of its own with its own [`Host`]. Stop it
-/// with [`Watcher::stop`]; dropping it stops it too.
+/// A running watcher: a thread of its own with its own
+/// [`Host`](crate::Host). Stop it with [`Watcher::stop`]; dropping it stops
+/// it too.
 #[derive(Debug)]
 pub struct Watcher {
     stop: Arc<AtomicBool>,
@@ -72,13 +74,17 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Starts watching the namespace of `host` (which it keeps): the event
-    /// socket is subscribed before the first, full pass, so no change
-    /// between the two is missed.
-    pub(crate) fn start(host: Host, recheck: Duration) -> Result<Watcher> {
-        let what = host.netns().describe();
-        let sock = host
-            .netns()
+    /// Starts watching `netns`: `pass` (a reconcile, which the thread
+    /// owns) runs once at start, after each burst of relevant events, and
+    /// every `recheck`. The event socket is subscribed before the first
+    /// pass, so no change between the two is missed. Routes of `protocol`
+    /// are the ones whose deletion counts.
+    pub(crate) fn start<F>(netns: &Netns, protocol: u8, recheck: Duration, pass: F) -> Result<Watcher>
+    where
+        F: FnMut() -> Result<Vec<String>> + Send + 'static,
+    {
+        let what = netns.describe();
+        let sock = netns
             .run(|| -> std::io::Result<Socket> {
                 let mut s = Socket::new(NETLINK_ROUTE)?;
                 s.bind_auto()?;
@@ -95,9 +101,10 @@ impl Watcher {
         sref.set_read_timeout(Some(IDLE.min(recheck))).map_err(|e| Error::io("setsockopt(SO_RCVTIMEO)", &what, e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let what_thread = what.clone();
         let thread = std::thread::Builder::new()
             .name("floatip-watch".into())
-            .spawn(move || run(&host, &sock, &flag, recheck))
+            .spawn(move || run(&what_thread, &sock, &flag, protocol, recheck, pass))
             .map_err(|e| Error::io("spawn watcher thread", what, e))?;
         Ok(Watcher { stop, thread: Some(thread) })
     }
@@ -134,7 +141,14 @@ impl Drop for Watcher {
     }
 }
 
-fn run(host: &Host, sock: &Socket, stop: &AtomicBool, recheck: Duration) -> Result<WatchReport> {
+fn run(
+    what: &str,
+    sock: &Socket,
+    stop: &AtomicBool,
+    protocol: u8,
+    recheck: Duration,
+    mut pass: impl FnMut() -> Result<Vec<String>>,
+) -> Result<WatchReport> {
     let mut report = WatchReport::default();
     let sref = socket2::SockRef::from(sock);
     let set_timeout = |t: Duration| sref.set_read_timeout(Some(t));
@@ -144,7 +158,6 @@ fn run(host: &Host, sock: &Socket, stop: &AtomicBool, recheck: Duration) -> Resu
     // missed).
     let mut burst: Option<Instant> = Some(Instant::now());
     let mut first = true; // the first pass runs before any stop is looked at
-    let protocol = host.route_protocol();
     let mut last_pass = Instant::now();
     while first || !stop.load(Ordering::Relaxed) {
         if burst.is_none() && last_pass.elapsed() >= recheck {
@@ -175,13 +188,13 @@ fn run(host: &Host, sock: &Socket, stop: &AtomicBool, recheck: Duration) -> Resu
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            Err(e) => return Err(Error::io("recv rtnetlink events", host.netns().describe(), e)),
+            Err(e) => return Err(Error::io("recv rtnetlink events", what, e)),
         }
         let Some(start) = burst.take() else { continue };
         let _ = set_timeout(IDLE.min(recheck));
         report.passes += 1;
         last_pass = Instant::now();
-        match host.reconcile() {
+        match pass() {
             Ok(done) if !done.is_empty() => {
                 report.repairs += done.len() as u64;
                 report.latencies.push(start.elapsed());
