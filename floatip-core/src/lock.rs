@@ -53,17 +53,24 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 impl Lock {
-    /// Waits for the lock on `key`.
+    /// Waits for the lock on `key`, whose file a holder may unlink.
     pub(crate) fn acquire(kind: &str, host_ino: u64, key: &str) -> Result<Lock> {
-        Self::take(lock_path(kind, host_ino, key), false).map(|l| l.expect("blocking lock"))
+        Self::take(lock_path(kind, host_ino, key), false, true).map(|l| l.expect("blocking lock"))
+    }
+
+    /// Waits for the lock on `key`, whose file is never unlinked (an IP's,
+    /// a host's drain): no need to check after `flock` that the path still
+    /// names it.
+    pub(crate) fn acquire_kept(kind: &str, host_ino: u64, key: &str) -> Result<Lock> {
+        Self::take(lock_path(kind, host_ino, key), false, false).map(|l| l.expect("blocking lock"))
     }
 
     /// The lock on `key` if nobody holds it, `None` if somebody does.
     pub(crate) fn try_acquire(kind: &str, host_ino: u64, key: &str) -> Result<Option<Lock>> {
-        Self::take(lock_path(kind, host_ino, key), true)
+        Self::take(lock_path(kind, host_ino, key), true, true)
     }
 
-    fn take(path: PathBuf, nonblock: bool) -> Result<Option<Lock>> {
+    fn take(path: PathBuf, nonblock: bool, may_be_unlinked: bool) -> Result<Option<Lock>> {
         let err = |op, e| Error::io(op, path.display().to_string(), e);
         loop {
             let file = match open(&path) {
@@ -76,6 +83,9 @@ impl Lock {
             };
             if !sys::flock_exclusive(file.as_fd(), nonblock).map_err(|e| err("flock", e))? {
                 return Ok(None);
+            }
+            if !may_be_unlinked {
+                return Ok(Some(Lock { file, path }));
             }
             // Still the file the path names? A detach may have unlinked it
             // while this thread waited.

@@ -132,7 +132,7 @@ impl FloatingIp {
         order.dedup_by(|a, b| a.attachment_id == b.attachment_id);
         // One drain at a time per host: the group id is chosen and used
         // under this lock, so threads and processes never share one.
-        let _drain = Lock::acquire("drain", site.host_ino, "group")?;
+        let _drain = Lock::acquire_kept("drain", site.host_ino, "group")?;
         let mut removed = Vec::new();
         for chunk in order.chunks(DRAIN_CHUNK) {
             // Attachment locks in id order, as every locker takes them.

@@ -288,7 +288,7 @@ impl Site<'_> {
     /// right now (its lock is held) is skipped. Objects without floatip's
     /// mark are never touched.
     pub(crate) fn gc(&self, protocol: u8, valid: &HashSet<&str>) -> Result<Vec<String>> {
-        let _drain = Lock::acquire("drain", self.host_ino, "group")?;
+        let _drain = Lock::acquire_kept("drain", self.host_ino, "group")?;
         let f = self.found(protocol)?;
         let mut locks = Vec::new();
         let mut victims: Vec<&Link> = Vec::new();

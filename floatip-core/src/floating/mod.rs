@@ -81,7 +81,7 @@ impl Site<'_> {
         let mut ips: Vec<IpAddr> = spec.addrs().map(|a| a.address.addr()).collect();
         ips.sort();
         for ip in ips {
-            locks.push(Lock::acquire("ip", self.host_ino, &ip.to_string())?);
+            locks.push(Lock::acquire_kept("ip", self.host_ino, &ip.to_string())?);
         }
         Ok(locks)
     }
