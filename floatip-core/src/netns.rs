@@ -81,6 +81,11 @@ impl Netns {
         match sys::ns_get_type(fd.as_fd()) {
             Ok(t) if t == libc::CLONE_NEWNET => Ok(Netns { fd, name, path: path.to_owned() }),
             Ok(_) => Err(Error::invalid("netns path", path.display(), "a namespace, but not a network namespace")),
+            // A namespace file whose type the kernel cannot tell: the ioctl
+            // is older than this kernel (NS_GET_NSTYPE came in Linux 4.11).
+            Err(e) if sys::is_nsfs(fd.as_fd()).unwrap_or(false) => {
+                Err(Error::io("ioctl(NS_GET_NSTYPE, Linux 4.11+)", path.display().to_string(), e))
+            }
             Err(_) => Err(Error::invalid("netns path", path.display(), "not a namespace file")),
         }
     }
