@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export RUST_BACKTRACE ?= 1
 
-.PHONY: test demo deps lint unit bench compare fmt clean
+.PHONY: test test-kernel demo deps lint unit bench compare fmt clean
 N ?= 200
 
 test: deps lint
@@ -13,6 +13,16 @@ test: deps lint
 	$(CARGO) test --workspace --doc
 	./scripts/test-python.sh
 	./scripts/compare.sh --smoke
+	./scripts/test-kernel.sh $(KERNEL)
+	./scripts/check-no-leftovers.sh
+
+# The Rust integration suites in a VM booting another kernel (default:
+# Debian's stock linux-image-amd64), twice: as booted and with
+# ipv6.disable=1 (docs/testing.md). KERNEL=path/to/vmlinuz picks the image.
+KERNEL ?=
+test-kernel: deps
+	./scripts/sweep-netns.sh
+	./scripts/test-kernel.sh $(KERNEL)
 	./scripts/check-no-leftovers.sh
 
 demo: deps

@@ -4,7 +4,6 @@
 //! frames Linux truly treats as gratuitous can pass; and tcpdump on the
 //! switch confirms what went on the wire.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use floatip::announce::{AnnounceOptions, Announcer, ArpMode};
@@ -12,7 +11,7 @@ use floatip::floating::{FloatingIp, NetnsRef};
 use floatip::wire::arp::{ArpPacket, ArpRepr, Operation};
 use floatip::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr};
 use floatip::wire::Mac;
-use netlab::{Lan, TestNs, HOST_A_MAC, HOST_B_MAC};
+use netlab::{Capture, Lan, TestNs, HOST_A_MAC, HOST_B_MAC};
 
 fn spec(host: &TestNs, pod: &TestNs, ip: &str, announce: bool) -> FloatingIp {
     let mut b = FloatingIp::builder("default/moving", "up0")
@@ -149,71 +148,20 @@ fn attach_announces_by_default() {
     assert_eq!(r.rounds, 3);
 }
 
-struct Capture {
-    child: Child,
-    file: String,
-}
-
-impl Capture {
-    /// tcpdump on a switch port (the peer's): everything the LAN carries.
-    fn start(lan: &Lan, filter: &str) -> Capture {
-        assert!(netlab::have("tcpdump"), "tcpdump is missing: `make test` installs it");
-        let file = format!("/tmp/{}-cap.pcap", lan.switch.name);
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &lan.switch.name,
-                "tcpdump",
-                "-i",
-                "p-peer",
-                "--immediate-mode",
-                "-U",
-                "-n",
-                "-w",
-                &file,
-                filter,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Wait until tcpdump listens (it says so on stderr).
-        let t = Instant::now();
-        while !std::path::Path::new(&file).exists() && t.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        Capture { child, file }
-    }
-
-    /// Stops tcpdump and returns its own decoding of the frames (`-e -vv`).
-    fn decode(self) -> Vec<String> {
-        std::thread::sleep(Duration::from_millis(200));
-        // SAFETY: signalling the tcpdump child this test started.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGINT);
-        }
-        let out = self.child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let out = Command::new("tcpdump").args(["-r", &self.file, "-n", "-e", "-vv"]).output().unwrap();
-        assert!(out.status.success(), "tcpdump -r: {}; capture said: {stderr}", String::from_utf8_lossy(&out.stderr));
-        let _ = std::fs::remove_file(&self.file);
-        String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
-    }
-}
-
 #[test]
 fn tcpdump_sees_the_frames() {
     let lan = Lan::new("cap");
-    let cap = Capture::start(&lan, "arp or icmp6");
+    // tcpdump on a switch port (the peer's): everything the LAN carries.
+    let cap = Capture::start(&lan.switch, "p-peer", "arp or icmp6");
     let a = Announcer::new(&lan.host_b.ns, "up0").unwrap();
     let ips = ["10.0.0.190".parse().unwrap(), "10.0.0.191".parse().unwrap(), "2001:db8::190".parse().unwrap()];
     let opts = AnnounceOptions { count: 2, interval: Duration::from_millis(100), ..Default::default() };
     let r = a.announce(&ips, &opts).unwrap();
     assert_eq!((r.rounds, r.frames), (2, 10));
-    let lines = cap.decode();
+    // All ten frames: eight ARP, two NA.
+    let lines = cap.decode_when(|l| {
+        l.iter().filter(|x| x.contains("ethertype ARP") || x.contains("neighbor advertisement")).count() >= 10
+    });
     let text = lines.join("\n");
     let count = |pat: &str| lines.iter().filter(|l| l.contains(pat)).count();
     // Two rounds x two IPv4 addresses: a request and a reply each.

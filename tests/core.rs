@@ -211,6 +211,7 @@ fn vlan_is_a_typed_not_supported_error_on_this_kernel() {
     match h.vlan_add(&name("a0.100"), ia, 100) {
         Err(e) => {
             assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+            assert!(!netlab::kernel_must_have("8021q"), "this kernel has 8021q, yet: {e}");
             assert_eq!(e.ext_ack(), Some("Unknown device type"), "{e}");
             assert!(h.link_get("a0.100").unwrap_err().is_not_found());
         }

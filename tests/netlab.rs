@@ -10,9 +10,10 @@
 //! State is read back through iproute2's JSON output ([`TestNs::ip_json`]),
 //! an independent reader of what floatip wrote.
 
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
+use std::time::{Duration, Instant};
 
 use floatip::Netns;
 use serde_json::Value;
@@ -119,44 +120,101 @@ impl TestNs {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    /// A normalized dump of the namespace's state (links, addresses,
-    /// routes, permanent and proxy neighbour entries), through iproute2, for
-    /// "nothing changed" comparisons. Counters, timers and the neighbour
-    /// cache's learned entries (traffic, not configuration) are left out.
+    /// Reads many sysctls with one `ip netns exec NAME cat ...` (each exec
+    /// mounts a sysfs, which is slow in an emulated VM): `key=value` lines.
+    pub fn sysctls(&self, dotted: &[&str]) -> String {
+        let paths: Vec<String> = dotted.iter().map(|d| format!("/proc/sys/{}", d.replace('.', "/"))).collect();
+        let mut cmd = vec!["cat"];
+        cmd.extend(paths.iter().map(String::as_str));
+        let out = self.exec(&cmd);
+        assert!(out.status.success(), "cat {paths:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let values: Vec<&str> = text.lines().collect();
+        assert_eq!(values.len(), dotted.len(), "{text}");
+        dotted.iter().zip(values).map(|(k, v)| format!("{k}={v}\n")).collect()
+    }
+
+    /// A normalized dump of the namespace's configuration (links,
+    /// addresses, routes, neighbour and proxy entries), through iproute2,
+    /// for "nothing changed" comparisons. It compares state, not timing:
+    /// what the kernel changes on its own schedule is left out or settled
+    /// first, so that two snapshots of the same configuration are equal on
+    /// a fast host and in a slow emulated VM alike.
+    ///
+    /// - IPv6 duplicate address detection: the `tentative` flag is dropped,
+    ///   and so is the `local` route of a link-local address, which the
+    ///   kernel adds to table local only once DAD for the address completed
+    ///   (`addrconf_dad_completed()` in `net/ipv6/addrconf.c`); the
+    ///   link-local addresses themselves are compared.
+    /// - Operational state (`state UP`/`LOWERLAYERDOWN`, the `LOWER_UP`,
+    ///   `NO-CARRIER`, `DORMANT` and `M-DOWN` flags, a route's `linkdown`)
+    ///   follows carrier and is applied asynchronously by linkwatch
+    ///   (`net/core/link_watch.c`, rate-limited to once a second), so it
+    ///   records when the kernel got to it, not what was configured. The
+    ///   administrative `UP` flag is kept.
+    /// - Neighbour entries are compared by (ip, device, MAC, permanent or
+    ///   noarp), and only those someone configured: the NUD state of a
+    ///   learned entry (REACHABLE, STALE, DELAY, PROBE) moves with timers,
+    ///   and learned entries come and go with traffic (a router, which a
+    ///   host with forwarding on is, learns an entry from every router
+    ///   solicitation it receives, RFC 4861 §6.2.6). Proxy entries are
+    ///   compared in full.
+    /// - Counters and timers (`valid_lft`, `expires`, `used`, ...).
     pub fn snapshot(&self) -> String {
-        let mut s = String::new();
-        for args in [
-            "-d link show",
-            "addr show",
-            "route show table all",
-            "-6 route show table all",
-            "neigh show",
-            "neigh show proxy",
-            "-6 neigh show proxy",
-        ] {
-            s.push_str(&format!("== ip {args}\n"));
-            let out = self.ip(args);
-            for line in out.lines() {
-                // Drop fields that change on their own.
-                let l: Vec<&str> = line.split_whitespace().collect();
-                let mut keep = Vec::new();
-                let mut skip = 0;
-                for w in l {
-                    if skip > 0 {
-                        skip -= 1;
-                        continue;
-                    }
-                    if matches!(w, "valid_lft" | "preferred_lft" | "expires" | "used" | "probes") {
-                        skip = 1;
-                        continue;
-                    }
-                    keep.push(w);
-                }
-                s.push_str(&keep.join(" "));
+        // One `ip -batch` for the text dumps and one JSON dump for the
+        // neighbours: in an emulated VM each process costs tens of ms, and
+        // tests take hundreds of snapshots. `route show table all` and
+        // `neigh show proxy` list both families.
+        let mut s = String::from("== ip -d link, addr, route table all\n");
+        for line in self.ip_batch(&["link show", "addr show", "route show table all"]).lines() {
+            if !line.starts_with("local fe80:") {
+                s.push_str(&normalize_line(line));
                 s.push('\n');
             }
         }
+        s.push_str("== ip neigh show (configured entries)\n");
+        let mut neigh: Vec<String> = self
+            .ip_json("neigh show")
+            .iter()
+            .filter_map(|e| {
+                let states: Vec<&str> =
+                    e["state"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+                let kind = ["PERMANENT", "NOARP"].into_iter().find(|k| states.contains(k))?;
+                Some(format!(
+                    "{} dev {} lladdr {} {kind}",
+                    e["dst"].as_str().unwrap_or("?"),
+                    e["dev"].as_str().unwrap_or("?"),
+                    e["lladdr"].as_str().unwrap_or("none")
+                ))
+            })
+            .collect();
+        neigh.sort();
+        s.push_str("== ip neigh show proxy\n");
+        neigh.extend(self.ip("neigh show proxy").lines().map(normalize_line));
+        for n in neigh {
+            s.push_str(&n);
+            s.push('\n');
+        }
         s
+    }
+
+    /// `ip -d -n NAME -batch -` with `cmds`, one a line: their outputs in
+    /// order, panicking with stderr on failure.
+    pub fn ip_batch(&self, cmds: &[&str]) -> String {
+        use std::io::Write;
+        let mut child = Command::new("ip")
+            .args(["-d", "-n", &self.name, "-batch", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ip -batch");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all((cmds.join("\n") + "\n").as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "ip -batch {cmds:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// A fresh handle to the namespace.
@@ -173,6 +231,76 @@ impl Drop for TestNs {
             }
         }
     }
+}
+
+/// One line of `ip` output without the fields that change on their own
+/// (see [`TestNs::snapshot`]).
+fn normalize_line(line: &str) -> String {
+    let mut keep = Vec::new();
+    let mut words = line.split_whitespace();
+    while let Some(w) = words.next() {
+        match w {
+            // A field and its value.
+            "valid_lft" | "preferred_lft" | "expires" | "used" | "probes" | "state" => {
+                words.next();
+            }
+            "tentative" | "linkdown" => {}
+            _ if w.starts_with('<') && w.ends_with('>') => {
+                let flags: Vec<&str> = w[1..w.len() - 1]
+                    .split(',')
+                    .filter(|f| !matches!(*f, "LOWER_UP" | "NO-CARRIER" | "DORMANT" | "M-DOWN"))
+                    .collect();
+                keep.push(format!("<{}>", flags.join(",")));
+            }
+            _ => keep.push(w.to_owned()),
+        }
+    }
+    keep.join(" ")
+}
+
+/// True when the kernel has IPv6: a kernel booted with `ipv6.disable=1`
+/// (or built without it) has no `/proc/sys/net/ipv6`.
+pub fn ipv6_available() -> bool {
+    std::path::Path::new("/proc/sys/net/ipv6").exists()
+}
+
+/// True when the test run was told that this kernel has `feature` (the
+/// kernel lane sets `FLOATIP_TEST_KERNEL_HAS=8021q,bonding` in the VM after
+/// loading the modules): then a test must not settle for the kernel's
+/// "not supported" answer, which elsewhere is the expected result.
+pub fn kernel_must_have(feature: &str) -> bool {
+    std::env::var("FLOATIP_TEST_KERNEL_HAS").is_ok_and(|v| v.split(',').any(|f| f.trim() == feature))
+}
+
+/// How `br_netfilter` (bridged frames through iptables) is present, which
+/// decides what `net.bridge.bridge-nf-call-iptables` means in a namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrNetfilter {
+    /// Built into the kernel: every new namespace has `/proc/sys/net/bridge`
+    /// (with `bridge-nf-call-iptables=1`).
+    BuiltIn,
+    /// A module, loaded (by this test run with `modprobe br_netfilter` if it
+    /// was not already).
+    Module,
+    /// Neither: bridged frames never pass through iptables (as with
+    /// `bridge-nf-call-iptables=0`), and there is no sysctl to set.
+    Absent,
+}
+
+/// Finds out, from inside `ns`, how `br_netfilter` is present, loading the
+/// module when the kernel has it as one.
+pub fn br_netfilter(ns: &TestNs) -> BrNetfilter {
+    let has_sysctl = || ns.exec(&["test", "-d", "/proc/sys/net/bridge"]).status.success();
+    let loaded_module =
+        || std::fs::read_to_string("/proc/modules").is_ok_and(|m| m.lines().any(|l| l.starts_with("br_netfilter ")));
+    if has_sysctl() {
+        return if loaded_module() { BrNetfilter::Module } else { BrNetfilter::BuiltIn };
+    }
+    if have("modprobe") && Command::new("modprobe").arg("br_netfilter").status().is_ok_and(|s| s.success()) {
+        assert!(has_sysctl(), "br_netfilter loaded, yet {} has no /proc/sys/net/bridge", ns.name);
+        return BrNetfilter::Module;
+    }
+    BrNetfilter::Absent
 }
 
 /// Names of namespaces that the code under test creates (attach with
@@ -203,7 +331,8 @@ pub fn have(cmd: &str) -> bool {
 
 /// The simulated LAN of `DESIGN.md` §4: a `switch` namespace holding bridge
 /// `br0`; `hostA`, `hostB`, a gateway `gw` and a `peer`, each joined to the
-/// bridge by a veth. Everything is dual stack:
+/// bridge by a veth. Everything is dual stack (IPv4 only on a kernel
+/// without IPv6):
 ///
 /// | netns | interface | IPv4 | IPv6 | MAC |
 /// |---|---|---|---|---|
@@ -235,6 +364,9 @@ impl Lan {
         use floatip::{AddrOptions, IfName, Mac, VethSpec};
         let mk = |t: &str| TestNs::with_prefix(prefix, &format!("{tag}-{t}"));
         let lan = Lan { switch: mk("sw"), host_a: mk("hostA"), host_b: mk("hostB"), gw: mk("gw"), peer: mk("peer") };
+        // Dual stack, unless the kernel has no IPv6 (booted with
+        // `ipv6.disable=1`): then the LAN is IPv4 only.
+        let dual = ipv6_available();
         let sw = lan.switch.handle();
         sw.bridge_add(&IfName::new("br0").unwrap()).unwrap();
         let br = sw.link_get("br0").unwrap().index;
@@ -256,15 +388,19 @@ impl Lan {
             sw.link_set_up(p).unwrap();
             let h = ns.handle();
             let i = h.link_get(ifname).unwrap().index;
-            // A fresh LAN in a test: no DAD, so that link-local addresses are
-            // usable at once and do not change state (tentative -> valid)
-            // in the middle of a before/after comparison.
-            let dad = floatip::SysctlKey::ipv6_conf(&IfName::new(ifname).unwrap(), "accept_dad").unwrap();
-            ns.ns.sysctl_set(&dad, "0").unwrap();
+            if dual {
+                // A fresh LAN in a test: no DAD, so that link-local addresses
+                // are usable at once and do not change state (tentative ->
+                // valid) in the middle of a before/after comparison.
+                let dad = floatip::SysctlKey::ipv6_conf(&IfName::new(ifname).unwrap(), "accept_dad").unwrap();
+                ns.ns.sysctl_set(&dad, "0").unwrap();
+            }
             h.link_set_up(i).unwrap();
             h.link_set_up(1).unwrap();
             h.addr_add(i, v4.parse().unwrap(), AddrOptions::default()).unwrap();
-            h.addr_add(i, v6.parse().unwrap(), AddrOptions { nodad: true, ..Default::default() }).unwrap();
+            if dual {
+                h.addr_add(i, v6.parse().unwrap(), AddrOptions { nodad: true, ..Default::default() }).unwrap();
+            }
         }
         // No MLD querier runs on this LAN: with snooping on, the bridge
         // drops solicited-node multicast (IPv6 NS) until members' delayed
@@ -299,5 +435,71 @@ impl TestNs {
     pub fn neigh_mac(&self, ip: &str) -> Option<String> {
         let j = self.ip_json(&format!("neigh show {ip}"));
         j.first().and_then(|e| e.get("lladdr")).and_then(Value::as_str).map(str::to_owned)
+    }
+}
+
+/// A tcpdump capture on one interface of a test namespace: tcpdump is the
+/// independent reader of what went on the wire.
+pub struct Capture {
+    child: Child,
+    file: String,
+}
+
+impl Capture {
+    /// Starts `tcpdump -i IFACE FILTER` inside `ns`, writing to a file, and
+    /// returns once it listens.
+    pub fn start(ns: &TestNs, iface: &str, filter: &str) -> Capture {
+        assert!(have("tcpdump"), "tcpdump is missing: `make test` installs it");
+        let file = format!("/tmp/{}-{iface}-cap.pcap", ns.name);
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "tcpdump", "-i", iface, "--immediate-mode", "-U", "-n", "-w", &file])
+            .args(filter.split_whitespace())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // tcpdump creates the file once it has opened the interface.
+        let t = Instant::now();
+        while !std::path::Path::new(&file).exists() && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        Capture { child, file }
+    }
+
+    /// tcpdump's own decoding of what the file holds so far (`-e -vv`: with
+    /// link-layer headers, so 802.1Q tags show as `vlan N`).
+    fn read(&self) -> std::io::Result<Output> {
+        Command::new("tcpdump").args(["-r", &self.file, "-n", "-e", "-vv"]).output()
+    }
+
+    /// Waits until the frames captured so far satisfy `done` (polling the
+    /// file tcpdump writes packet by packet, at most 10 s: a slow emulated
+    /// VM may take long to get tcpdump scheduled), then stops tcpdump and
+    /// returns the decoded lines. Stopping after a fixed delay instead
+    /// loses frames tcpdump has not read yet.
+    pub fn decode_when(self, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Ok(out) = self.read() {
+                let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+                if done(&lines) {
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // SAFETY: signalling the tcpdump child this capture started.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGINT);
+        }
+        let child = self.child;
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let out = Command::new("tcpdump").args(["-r", &self.file, "-n", "-e", "-vv"]).output().unwrap();
+        assert!(out.status.success(), "tcpdump -r: {}; capture said: {stderr}", String::from_utf8_lossy(&out.stderr));
+        let _ = std::fs::remove_file(&self.file);
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
     }
 }

@@ -23,7 +23,9 @@ pub enum ErrorKind {
     /// The caller lacks the privilege (`EPERM`, `EACCES`).
     PermissionDenied,
     /// The kernel does not support the request (`EOPNOTSUPP`, unknown link
-    /// kind such as `vlan` on a kernel without 8021q).
+    /// kind such as `vlan` on a kernel without 8021q; `ENOPROTOOPT`, a socket
+    /// option older than the kernel; `ENOTTY`, an unknown ioctl). See
+    /// docs/testing.md for the kernel floor.
     NotSupported,
     /// Input rejected by floatip's validation, before any system call.
     InvalidInput,
@@ -192,7 +194,12 @@ pub(crate) fn kind_of_errno(errno: i32) -> ErrorKind {
         libc::ENOENT | libc::ENODEV | libc::ESRCH | libc::EADDRNOTAVAIL | libc::ENXIO => ErrorKind::NotFound,
         libc::EEXIST | libc::ENOTEMPTY => ErrorKind::AlreadyExists,
         libc::EPERM | libc::EACCES => ErrorKind::PermissionDenied,
-        libc::EOPNOTSUPP | libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT => ErrorKind::NotSupported,
+        // ENOPROTOOPT: a socket option this kernel does not know (e.g.
+        // NETLINK_GET_STRICT_CHK before Linux 4.20); ENOTTY: an ioctl it does
+        // not know (NS_GET_NSTYPE before 4.11).
+        libc::EOPNOTSUPP | libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT | libc::ENOPROTOOPT | libc::ENOTTY => {
+            ErrorKind::NotSupported
+        }
         libc::EINVAL | libc::ERANGE => ErrorKind::InvalidInput,
         libc::ETIMEDOUT | libc::EAGAIN => ErrorKind::TimedOut,
         _ => ErrorKind::Other,
@@ -210,6 +217,9 @@ mod tests {
         assert_eq!(e(libc::ENODEV).kind(), ErrorKind::NotFound);
         assert_eq!(e(libc::EPERM).kind(), ErrorKind::PermissionDenied);
         assert_eq!(e(libc::EOPNOTSUPP).kind(), ErrorKind::NotSupported);
+        let io = |errno| Error::io("setsockopt(NETLINK_GET_STRICT_CHK)", "x", io::Error::from_raw_os_error(errno));
+        assert_eq!(io(libc::ENOPROTOOPT).kind(), ErrorKind::NotSupported);
+        assert_eq!(io(libc::ENOTTY).kind(), ErrorKind::NotSupported);
         assert_eq!(e(libc::EBUSY).kind(), ErrorKind::Other);
     }
 

@@ -9,7 +9,7 @@ use netlink_packet_route::neighbour::{
 use netlink_packet_route::route::{RouteProtocol, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage as Rt};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::netlink::Handle;
 use crate::wire::Mac;
 
@@ -151,6 +151,14 @@ impl Handle {
             })),
             Ok(_) => Ok(None),
             Err(e) if e.is_not_found() => Ok(None),
+            // Before Linux 5.0 RTM_GETNEIGH had no handler for one entry
+            // (only dumps), and the kernel answers EOPNOTSUPP.
+            Err(Error::Netlink { op, object, errno, ext_ack }) if errno == libc::EOPNOTSUPP => Err(Error::Netlink {
+                op,
+                object: format!("{object} (getting one entry needs Linux 5.0+)"),
+                errno,
+                ext_ack,
+            }),
             Err(e) => Err(e),
         }
     }

@@ -81,6 +81,11 @@ impl Netns {
         match sys::ns_get_type(fd.as_fd()) {
             Ok(t) if t == libc::CLONE_NEWNET => Ok(Netns { fd, name, path: path.to_owned() }),
             Ok(_) => Err(Error::invalid("netns path", path.display(), "a namespace, but not a network namespace")),
+            // A namespace file whose type the kernel cannot tell: the ioctl
+            // is older than this kernel (NS_GET_NSTYPE came in Linux 4.11).
+            Err(e) if sys::is_nsfs(fd.as_fd()).unwrap_or(false) => {
+                Err(Error::io("ioctl(NS_GET_NSTYPE, Linux 4.11+)", path.display().to_string(), e))
+            }
             // An empty file that nothing is mounted on: what a create that
             // was killed between making the file and mounting the
             // namespace leaves. No namespace is there: NotFound, so that
@@ -330,6 +335,10 @@ fn restore_or_abort(fd: BorrowedFd<'_>) {
 /// An empty regular file that is not a namespace: a placeholder under
 /// `/run/netns` whose bind mount never happened.
 fn is_unmounted_placeholder(f: &OwnedFd) -> bool {
+    // nsfs files are empty regular files too: not on nsfs, then.
+    if sys::is_nsfs(f.as_fd()).unwrap_or(true) {
+        return false;
+    }
     let Ok(dup) = f.try_clone() else { return false };
     File::from(dup).metadata().is_ok_and(|m| m.is_file() && m.len() == 0)
 }

@@ -105,6 +105,21 @@ pub(crate) fn ns_get_type(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
     check(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) })
 }
 
+/// True when `fd` is a file of nsfs, the namespace file system (`fstatfs`
+/// type `NSFS_MAGIC`, <linux/magic.h>): `/proc/PID/ns/*` and their bind
+/// mounts.
+pub(crate) fn is_nsfs(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: fstatfs writes one `struct statfs` to the pointer, which
+    // points to enough space for it, and the fd is borrowed for the call.
+    check(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstatfs returned success, so it filled the whole struct.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between targets
+    Ok(st.f_type as i64 == NSFS_MAGIC)
+}
+
 /// `bind(fd, sockaddr_ll{ifindex})` with protocol 0 (send only).
 pub(crate) fn packet_bind(fd: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
     // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
