@@ -162,10 +162,13 @@ fn link_up(index: u32) -> LinkMessage {
 /// floatip's route and proxy-entry protocol (its owner mark).
 const PROTO: u8 = floatip::floating::mark::DEFAULT_PROTOCOL;
 
-/// The veth's owner mark as floatip writes it (same length: the inode is
-/// a typical one).
+/// An alias of the length of floatip's owner mark (the inode a typical
+/// one): the same request. Not a mark itself (`fipbench/1`, not
+/// `floatip/1`): the harness's `reset` detaches every method's pods with
+/// floatip, which removes an unmarked veth paired with the pod's `eth0`,
+/// but never one whose mark names another attachment.
 fn mark(pod: &Pod) -> String {
-    format!("floatip/1 id={0} ns=4026532999 lan={UPLINK} ip={1} pod={0}", pod.netns, pod.ip)
+    format!("fipbench/1 id={0} ns=4026532999 lan={UPLINK} ip={1} pod={0}", pod.netns, pod.ip)
 }
 
 fn set_alias(index: u32, alias: String) -> LinkMessage {

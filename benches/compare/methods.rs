@@ -78,7 +78,7 @@ echo 1 > /proc/sys/net/ipv6/conf/{vh}/disable_ipv6
 ip link set dev {vh} up
 ip netns exec {ns} ip link set dev eth0 up
 ip netns exec {ns} ip addr add {cidr} brd + dev eth0
-ip link set dev {vh} alias \"floatip/1 id={ns} ns=4026532999 lan={UPLINK} ip={ip} pod={ns}\"
+ip link set dev {vh} alias \"fipbench/1 id={ns} ns=4026532999 lan={UPLINK} ip={ip} pod={ns}\"
 ip route add {ip}/32 dev {vh} proto 70
 ip netns exec {ns} ip route add default via {GATEWAY} dev eth0
 ip netns exec {ns} ip link set dev lo up
@@ -147,7 +147,7 @@ impl IpBatch {
         let host = format!(
             "netns add {ns}
 link add {vh} type veth peer name eth0 netns {ns}
-link set {vh} alias \"floatip/1 id={ns} ns=4026532999 lan={UPLINK} ip={ip} pod={ns}\"
+link set {vh} alias \"fipbench/1 id={ns} ns=4026532999 lan={UPLINK} ip={ip} pod={ns}\"
 link set {vh} up
 route add {ip}/32 dev {vh} proto 70
 neigh add proxy {ip} dev {UPLINK} protocol 70

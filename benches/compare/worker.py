@@ -88,7 +88,7 @@ class Pyroute2Pods:
                     f.write(value)
             # floatip's owner marks: the veth's alias, protocol 70 on the
             # host route and the proxy entry.
-            mark = f"floatip/1 id={netns} ns=4026532999 lan={self.uplink} ip={ip} pod={netns}"
+            mark = f"fipbench/1 id={netns} ns=4026532999 lan={self.uplink} ip={ip} pod={netns}"
             ipr.link("set", index=host, ifalias=mark)
             ipr.route("add", dst=f"{ip}/32", oif=host, scope=RT_SCOPE_LINK, proto=FLOATIP_PROTO)
             ipr.neigh(

@@ -1,4 +1,5 @@
-//! Node-wide locks: `flock` on files under `/run/floatip/lock`.
+//! Node-wide locks: `flock` on a fixed set of files under
+//! `/run/floatip/lock`.
 //!
 //! Attach and detach of one attachment, and the claim of a floating IP, are
 //! serialized across threads and processes with exclusive `flock` locks. A
@@ -6,39 +7,66 @@
 //! exclude each other just as two processes do, and the kernel drops it
 //! when the holder dies: a crashed attach never leaves a lock behind.
 //!
-//! Each lock is keyed by the host namespace's inode and a name (the
-//! attachment id, the IP), so attachments on different host namespaces
-//! (the test lab's hosts) never wait for each other.
-//!
-//! An attachment's lock file is unlinked by the detach that holds it. A
-//! waiter that opened the file before the unlink then holds a lock on a
-//! file nobody else will open: after `flock` it checks that the path still
-//! names its file, and starts over if not.
+//! The files are *stripes*: an attachment id or an IP hashes to one of
+//! [`ATTACHMENT_STRIPES`] or [`IP_STRIPES`] files, made once and never
+//! removed. So the directory never grows (a file per attachment would need
+//! creating and unlinking on every attach and detach, which costs a journal
+//! commit where `/run` is not a tmpfs, and races with waiters), and two
+//! unrelated attachments that share a stripe merely take turns. Every
+//! locker takes attachment stripes before IP stripes, each kind in
+//! ascending order, and never the same stripe twice: no two lockers can
+//! wait for each other.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::sys;
 
-/// Where the lock files live (a tmpfs: they vanish at reboot).
+/// Where the lock files live.
 pub const LOCK_DIR: &str = "/run/floatip/lock";
+/// Stripes for attachments.
+pub const ATTACHMENT_STRIPES: u64 = 256;
+/// Stripes for floating IPs.
+pub const IP_STRIPES: u64 = 64;
 
-/// An exclusive lock, held until dropped.
-#[derive(Debug)]
-pub(crate) struct Lock {
-    file: File,
-    path: PathBuf,
+/// What a lock is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Kind {
+    /// An attachment's attach and detach (and GC, reconcile).
+    Attachment,
+    /// The claim of a floating IP.
+    Ip,
+    /// A host's batch deletes (`detach_many`, GC): their link group ids.
+    Drain,
 }
 
-/// The file name for a lock on `key` in the host namespace `host_ino`:
-/// the kind, the inode and 16 hex digits of the key's FNV-1a hash (keys
-/// are attachment ids and IPs, of any length and alphabet).
-fn lock_path(kind: &str, host_ino: u64, key: &str) -> PathBuf {
-    Path::new(LOCK_DIR).join(format!("{kind}-{host_ino}-{:016x}", fnv1a(key.as_bytes())))
+/// One lock file: which kind, which stripe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Stripe(Kind, u64);
+
+impl Stripe {
+    /// The stripe of `key` (an attachment id, an IP in text).
+    pub(crate) fn of(kind: Kind, key: &str) -> Stripe {
+        let n = match kind {
+            Kind::Attachment => ATTACHMENT_STRIPES,
+            Kind::Ip => IP_STRIPES,
+            Kind::Drain => 1,
+        };
+        Stripe(kind, fnv1a(key.as_bytes()) % n)
+    }
+
+    fn path(&self) -> PathBuf {
+        let kind = match self.0 {
+            Kind::Attachment => "att",
+            Kind::Ip => "ip",
+            Kind::Drain => "drain",
+        };
+        Path::new(LOCK_DIR).join(format!("{kind}-{:02x}", self.1))
+    }
 }
 
 /// FNV-1a, 64 bits: small, stable across versions and processes (the
@@ -52,60 +80,45 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+/// An exclusive lock, held until dropped.
+#[derive(Debug)]
+pub(crate) struct Lock {
+    _file: File,
+}
+
 impl Lock {
-    /// Waits for the lock on `key`, whose file a holder may unlink.
-    pub(crate) fn acquire(kind: &str, host_ino: u64, key: &str) -> Result<Lock> {
-        Self::take(lock_path(kind, host_ino, key), false, true).map(|l| l.expect("blocking lock"))
+    /// Waits for the lock of `stripe`.
+    pub(crate) fn acquire(stripe: Stripe) -> Result<Lock> {
+        Self::take(stripe, false).map(|l| l.expect("blocking lock"))
     }
 
-    /// Waits for the lock on `key`, whose file is never unlinked (an IP's,
-    /// a host's drain): no need to check after `flock` that the path still
-    /// names it.
-    pub(crate) fn acquire_kept(kind: &str, host_ino: u64, key: &str) -> Result<Lock> {
-        Self::take(lock_path(kind, host_ino, key), false, false).map(|l| l.expect("blocking lock"))
+    /// The lock of `stripe` if nobody holds it, `None` if somebody does.
+    pub(crate) fn try_acquire(stripe: Stripe) -> Result<Option<Lock>> {
+        Self::take(stripe, true)
     }
 
-    /// The lock on `key` if nobody holds it, `None` if somebody does.
-    pub(crate) fn try_acquire(kind: &str, host_ino: u64, key: &str) -> Result<Option<Lock>> {
-        Self::take(lock_path(kind, host_ino, key), true, true)
+    /// Every stripe of `stripes` once, in the one global order.
+    pub(crate) fn acquire_all(mut stripes: Vec<Stripe>) -> Result<Vec<Lock>> {
+        stripes.sort();
+        stripes.dedup();
+        stripes.into_iter().map(Lock::acquire).collect()
     }
 
-    fn take(path: PathBuf, nonblock: bool, may_be_unlinked: bool) -> Result<Option<Lock>> {
+    fn take(stripe: Stripe, nonblock: bool) -> Result<Option<Lock>> {
+        let path = stripe.path();
         let err = |op, e| Error::io(op, path.display().to_string(), e);
-        loop {
-            let file = match open(&path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    fs::create_dir_all(LOCK_DIR).map_err(|e| Error::io("create", LOCK_DIR, e))?;
-                    open(&path).map_err(|e| err("open lock", e))?
-                }
-                Err(e) => return Err(err("open lock", e)),
-            };
-            if !sys::flock_exclusive(file.as_fd(), nonblock).map_err(|e| err("flock", e))? {
-                return Ok(None);
+        let file = match open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(LOCK_DIR).map_err(|e| Error::io("create", LOCK_DIR, e))?;
+                open(&path).map_err(|e| err("open lock", e))?
             }
-            if !may_be_unlinked {
-                return Ok(Some(Lock { file, path }));
-            }
-            // Still the file the path names? A detach may have unlinked it
-            // while this thread waited.
-            let held = file.metadata().map_err(|e| err("fstat lock", e))?;
-            match fs::metadata(&path) {
-                Ok(now) if (now.dev(), now.ino()) == (held.dev(), held.ino()) => {
-                    return Ok(Some(Lock { file, path }));
-                }
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(err("stat lock", e)),
-            }
+            Err(e) => return Err(err("open lock", e)),
+        };
+        match sys::flock_exclusive(file.as_fd(), nonblock).map_err(|e| err("flock", e))? {
+            true => Ok(Some(Lock { _file: file })),
+            false => Ok(None),
         }
-    }
-
-    /// Removes the lock file while holding it (the attachment is gone);
-    /// the lock is released when `self` drops.
-    pub(crate) fn unlink(&self) {
-        let _ = fs::remove_file(&self.path);
-        let _ = &self.file;
     }
 }
 
@@ -118,11 +131,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_name_distinct_files() {
-        assert_ne!(lock_path("att", 1, "a"), lock_path("att", 1, "b"));
-        assert_ne!(lock_path("att", 1, "a"), lock_path("att", 2, "a"));
-        assert_ne!(lock_path("att", 1, "a"), lock_path("ip", 1, "a"));
+    fn stripes_are_stable_and_bounded() {
         assert_eq!(fnv1a(b""), 0xcbf29ce484222325);
         assert_eq!(fnv1a(b"a"), 0xaf63dc4c8601ec8c);
+        let s = Stripe::of(Kind::Attachment, "c0ffee/eth0");
+        assert_eq!(s, Stripe::of(Kind::Attachment, "c0ffee/eth0"));
+        assert!(s.1 < ATTACHMENT_STRIPES);
+        assert!(Stripe::of(Kind::Ip, "10.0.0.100").1 < IP_STRIPES);
+        assert_eq!(Stripe::of(Kind::Drain, "x"), Stripe::of(Kind::Drain, "y"));
+        assert_ne!(Stripe::of(Kind::Ip, "a").path(), Stripe::of(Kind::Attachment, "a").path());
+        // Attachment stripes sort before IP stripes: the global order.
+        assert!(Stripe(Kind::Attachment, 255) < Stripe(Kind::Ip, 0));
     }
 }

@@ -212,6 +212,13 @@ impl FloatingIp {
     /// attaches of one attachment, or of two attachments that want the same
     /// IP, run one after the other, and the second sees what the first made.
     pub(crate) fn attach_at(&self, site: &Site<'_>, fail_at: Option<usize>) -> Result<Attached> {
+        if let (Some(a), false) = (&self.ipv6, ipv6_enabled()) {
+            return Err(Error::io(
+                "attach",
+                format!("IPv6 floating IP {} (the kernel has no IPv6: booted with ipv6.disable=1)", a.address),
+                std::io::Error::from_raw_os_error(libc::EAFNOSUPPORT),
+            ));
+        }
         let _locks = site.lock(self)?;
         let mut cx = Ctx {
             home: site.home,

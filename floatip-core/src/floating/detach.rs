@@ -12,7 +12,7 @@ use super::spec::{FloatingIp, Mode, NetnsRef, UplinkArp};
 use super::{conflict, ignore_missing, link_opt, stop_announcement, OwnerMark, Site};
 use crate::error::Result;
 use crate::link::Link;
-use crate::lock::Lock;
+use crate::lock::{Kind, Lock, Stripe};
 use crate::netlink::Handle;
 use crate::netns::Netns;
 use crate::prefix::IpPrefix;
@@ -34,7 +34,7 @@ const DRAIN_CHUNK: usize = 256;
 impl FloatingIp {
     /// Detach on `site`, holding the attachment's and its IPs' locks.
     pub(crate) fn detach_at(&self, site: &Site<'_>) -> Result<Vec<String>> {
-        let locks = site.lock(self)?;
+        let _locks = site.lock(self)?;
         let pod = site.pod_netns(self)?;
         let veth = self.veth_fate(site, pod.as_ref())?;
         // The rounds of this attachment's IPs stop, unless the veth there
@@ -50,9 +50,6 @@ impl FloatingIp {
             }
         }
         removed.extend(self.detach_rest(site.host, &veth, pod.as_ref())?);
-        if !matches!(veth, Veth::Foreign(_)) {
-            locks[0].unlink();
-        }
         Ok(removed)
     }
 
@@ -132,14 +129,12 @@ impl FloatingIp {
         order.dedup_by(|a, b| a.attachment_id == b.attachment_id);
         // One drain at a time per host: the group id is chosen and used
         // under this lock, so threads and processes never share one.
-        let _drain = Lock::acquire_kept("drain", site.host_ino, "group")?;
+        let _drain = Lock::acquire(Stripe::of(Kind::Drain, ""))?;
         let mut removed = Vec::new();
         for chunk in order.chunks(DRAIN_CHUNK) {
-            // Attachment locks in id order, as every locker takes them.
-            let locks = chunk
-                .iter()
-                .map(|s| Lock::acquire("att", site.host_ino, &s.attachment_id))
-                .collect::<Result<Vec<Lock>>>()?;
+            // Attachment locks in the one global order, each stripe once.
+            let _locks =
+                Lock::acquire_all(chunk.iter().map(|s| Stripe::of(Kind::Attachment, &s.attachment_id)).collect())?;
             let mut fates = Vec::with_capacity(chunk.len());
             for s in chunk {
                 let pod = site.pod_netns(s)?;
@@ -159,11 +154,8 @@ impl FloatingIp {
             if let Some((gid, n)) = group_delete(site.host, &mine)? {
                 removed.push(format!("ip link del group {gid} ({n} veths)"));
             }
-            for ((fate, pod), (s, lock)) in fates.iter().zip(chunk.iter().zip(&locks)) {
+            for ((fate, pod), s) in fates.iter().zip(chunk.iter()) {
                 removed.extend(s.detach_rest(site.host, fate, pod.as_ref())?);
-                if !matches!(fate, Veth::Foreign(_)) {
-                    lock.unlink();
-                }
             }
         }
         Ok(removed)

@@ -12,7 +12,7 @@ use super::detach::group_delete;
 use super::{ignore_missing, OwnerMark, Site};
 use crate::error::Result;
 use crate::link::Link;
-use crate::lock::Lock;
+use crate::lock::{Kind, Lock, Stripe};
 use crate::name::IfName;
 use crate::neighbour::Neighbour;
 use crate::netns::Netns;
@@ -219,7 +219,7 @@ impl Site<'_> {
             // the one listed: a detach that ran meanwhile must not have its
             // proxy entry brought back (the node would answer ARP for an IP
             // that is no longer here). Busy: the next pass.
-            let Some(_lock) = Lock::try_acquire("att", self.host_ino, &m.attachment_id)? else { continue };
+            let Some(_lock) = Lock::try_acquire(Stripe::of(Kind::Attachment, &m.attachment_id))? else { continue };
             match self.host.link_get_index(l.index) {
                 Ok(now) if now.alias == l.alias => {}
                 Ok(_) => continue,
@@ -288,22 +288,25 @@ impl Site<'_> {
     /// right now (its lock is held) is skipped. Objects without floatip's
     /// mark are never touched.
     pub(crate) fn gc(&self, protocol: u8, valid: &HashSet<&str>) -> Result<Vec<String>> {
-        let _drain = Lock::acquire_kept("drain", self.host_ino, "group")?;
+        let _drain = Lock::acquire(Stripe::of(Kind::Drain, ""))?;
         let f = self.found(protocol)?;
-        let mut locks = Vec::new();
+        let mut locks: HashMap<Stripe, Lock> = HashMap::new();
         let mut victims: Vec<&Link> = Vec::new();
         let mut kept_oifs: HashSet<u32> = HashSet::new();
         let mut kept_ips: HashSet<(u32, IpAddr)> = HashSet::new();
         let lan_index = |lan: &IfName| f.links.iter().find(|l| l.name == lan.as_str()).map(|l| l.index);
         for (l, m) in &f.marked {
+            let stripe = Stripe::of(Kind::Attachment, &m.attachment_id);
+            // A stripe this GC holds already (another victim's) is not busy.
             let keep = valid.contains(m.attachment_id.as_str())
-                || match Lock::try_acquire("att", self.host_ino, &m.attachment_id)? {
-                    Some(lock) => {
-                        locks.push(lock);
-                        false
-                    }
-                    None => true, // attach or detach running: next GC
-                };
+                || (!locks.contains_key(&stripe)
+                    && match Lock::try_acquire(stripe)? {
+                        Some(lock) => {
+                            locks.insert(stripe, lock);
+                            false
+                        }
+                        None => true, // attach or detach running: next GC
+                    });
             if keep {
                 kept_oifs.insert(l.index);
                 if let Some(i) = m.lan.as_ref().and_then(lan_index) {
@@ -331,9 +334,7 @@ impl Site<'_> {
                 removed.push(format!("ip route del {} dev ifindex {oif} proto {protocol}", r.dst));
             }
         }
-        for l in locks {
-            l.unlink();
-        }
+        drop(locks);
         Ok(removed)
     }
 }

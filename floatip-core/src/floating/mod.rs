@@ -34,13 +34,12 @@
 //! [`Host`](crate::Host).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 
 use crate::announce::AnnounceStop;
 use crate::error::{Error, Result};
 use crate::link::Link;
-use crate::lock::Lock;
+use crate::lock::{Kind, Lock, Stripe};
 use crate::name::IfName;
 use crate::netlink::Handle;
 use crate::netns::Netns;
@@ -74,16 +73,12 @@ pub(crate) struct Site<'a> {
 }
 
 impl Site<'_> {
-    /// The attachment's lock, then its IPs' locks in one global order (so
-    /// two attaches never wait for each other's second lock).
+    /// The attachment's lock, then its IPs' locks, in the one global order
+    /// (so two attaches never wait for each other's second lock).
     pub(crate) fn lock(&self, spec: &FloatingIp) -> Result<Vec<Lock>> {
-        let mut locks = vec![Lock::acquire("att", self.host_ino, &spec.attachment_id)?];
-        let mut ips: Vec<IpAddr> = spec.addrs().map(|a| a.address.addr()).collect();
-        ips.sort();
-        for ip in ips {
-            locks.push(Lock::acquire_kept("ip", self.host_ino, &ip.to_string())?);
-        }
-        Ok(locks)
+        let mut stripes = vec![Stripe::of(Kind::Attachment, &spec.attachment_id)];
+        stripes.extend(spec.addrs().map(|a| Stripe::of(Kind::Ip, &a.address.addr().to_string())));
+        Lock::acquire_all(stripes)
     }
 
     /// The pod namespace of a spec if it exists, refused when it is the
