@@ -279,18 +279,26 @@ fn sigkill_mid_attach_is_repaired_by_attach_or_detach() {
     f.attach().unwrap();
     f.detach().unwrap();
     let before = lan.host_a.snapshot();
+    // How long a whole attach in a child takes here (process start
+    // included: much longer under emulation, in the kernel lane), so that
+    // the kills spread over it.
+    let probe = || {
+        let mut c = Command::new(PROBE);
+        c.args(["attach-create", &lan.host_a.name, &name, "killed/eth0", "10.0.0.190/23"]).stdout(Stdio::null());
+        c
+    };
+    let t = std::time::Instant::now();
+    assert!(probe().status().unwrap().success());
+    let whole_us = (t.elapsed().as_micros() as u64).max(1000);
+    f.detach().unwrap();
     let mut seed = u64::from(std::process::id()) | 1;
     let (mut none, mut mid, mut whole) = (0, 0, 0);
     for round in 0..rounds(200) {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let delay = std::time::Duration::from_micros(seed % 6000);
-        let mut child = Command::new(PROBE)
-            .args(["attach-create", &lan.host_a.name, &name, "killed/eth0", "10.0.0.190/23"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+        let delay = std::time::Duration::from_micros(seed % (whole_us * 12 / 10));
+        let mut child = probe().spawn().unwrap();
         std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
