@@ -65,7 +65,7 @@ pub(crate) struct Site<'a> {
     /// The calling thread's namespace.
     pub(crate) home: &'a Netns,
     pub(crate) host_ns: &'a Netns,
-    /// The host namespace's nsfs inode: the key of its locks.
+    /// The host namespace's nsfs inode: the key of its announcements.
     pub(crate) host_ino: u64,
     pub(crate) host: &'a Handle,
     /// The calling thread is in the host namespace already.
