@@ -160,8 +160,21 @@ pub(super) fn ignore_exists(r: Result<()>) -> Result<bool> {
 /// has no `/proc/sys/net/ipv6` in any namespace, so there is no IPv6 to
 /// turn off on a host veth (and an IPv6 floating IP fails when its first
 /// IPv6 sysctl is missing).
+///
+/// A kernel that has IPv6 keeps it (the module cannot be unloaded), so a
+/// "yes" is remembered for the process; a "no" is asked again, since
+/// `modprobe ipv6` may come later.
 pub(super) fn ipv6_enabled() -> bool {
-    std::path::Path::new("/proc/sys/net/ipv6").exists()
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SEEN: AtomicBool = AtomicBool::new(false);
+    if SEEN.load(Ordering::Relaxed) {
+        return true;
+    }
+    let yes = std::path::Path::new("/proc/sys/net/ipv6").exists();
+    if yes {
+        SEEN.store(true, Ordering::Relaxed);
+    }
+    yes
 }
 
 /// The main table's default route of one family, read from the (small)
