@@ -457,12 +457,19 @@ fn bad_input_is_a_typed_error_before_any_change() {
         .attach()
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    // A VLAN: on a kernel without 8021q (this machine's 6.18) a typed
+    // A VLAN device floatip would create has no address, so the host
+    // would ARP for the gateway from another subnet: refused before any
+    // change unless the spec gives the VLAN device an address.
+    let e = b().vlan(100).build().unwrap().attach().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("up0.100") && e.to_string().contains("lan_address"), "{e}");
+    assert_eq!(lan.host_a.snapshot() + &pod.snapshot(), before);
+    // With one: on a kernel without 8021q (this machine's 6.18) a typed
     // NotSupported and nothing left. On a kernel with it the attach works
     // (tests/uplinks.rs covers VLANs end to end); detach leaves the VLAN
-    // device, which other pods may share, and once it is deleted too the
-    // node is as before.
-    let v = b().vlan(100).build().unwrap();
+    // device and its address, which other pods may share, and once it is
+    // deleted too the node is as before.
+    let v = b().vlan(100).lan_address("10.0.0.4/23").build().unwrap();
     match v.attach() {
         Err(e) => {
             assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
@@ -470,6 +477,7 @@ fn bad_input_is_a_typed_error_before_any_change() {
         }
         Ok(done) => {
             assert!(done.changes.iter().any(|c| c.contains("type vlan id 100")), "{done}");
+            assert!(done.changes.iter().any(|c| c == "ip addr add 10.0.0.4/23 dev up0.100"), "{done}");
             v.detach().unwrap();
             lan.host_a.ip("link del up0.100");
             // The pod keeps only its lo, which attach brought up last

@@ -78,11 +78,20 @@ fn marks_are_readable_with_ip_and_macs_are_stable() {
     let ino = pod.ns.inode().unwrap();
     assert_eq!(
         l["ifalias"].as_str().unwrap(),
-        format!("floatip/1 id=cafe/eth0 ns={ino} lan=up0 ip=10.0.0.151 pod=default/web-0")
+        format!(
+            "floatip/1 id=cafe/eth0 ns={ino} lan=up0 ip=10.0.0.151 table={t} prio=2000 spoof=drop gw=10.0.0.1/23 \
+             pod=default/web-0",
+            t = floatip::default_table(&floatip::IfName::new("up0").unwrap())
+        )
     );
     assert_eq!(done.mark.to_alias(), l["ifalias"].as_str().unwrap());
     let route = &lan.host_a.ip_json("route show 10.0.0.151/32")[0];
     assert_eq!(route["protocol"], "70");
+    // The rules name the veth and carry the protocol too.
+    let rules = lan.host_a.ip_json("rule show");
+    let mine: Vec<&serde_json::Value> = rules.iter().filter(|r| r["iif"] == hv).collect();
+    assert_eq!(mine.len(), 3, "{rules:?}");
+    assert!(mine.iter().all(|r| r["protocol"] == "70"), "{mine:?}");
     let proxy = &lan.host_a.ip_json("neigh show proxy")[0];
     assert_eq!(proxy["protocol"], "70");
     let macs = || {

@@ -165,9 +165,16 @@ impl TestNs {
         // neighbours: in an emulated VM each process costs tens of ms, and
         // tests take hundreds of snapshots. `route show table all` and
         // `neigh show proxy` list both families.
-        let mut s = String::from("== ip -d link, addr, route table all\n");
-        for line in self.ip_batch(&["link show", "addr show", "route show table all"]).lines() {
+        let mut s = String::from("== ip -d link, addr, route table all, rule\n");
+        for line in self.ip_batch(&["link show", "addr show", "route show table all", "rule show"]).lines() {
             if !line.starts_with("local fe80:") {
+                s.push_str(&normalize_line(line));
+                s.push('\n');
+            }
+        }
+        if ipv6_available() {
+            s.push_str("== ip -6 rule\n");
+            for line in self.ip("-6 rule show").lines() {
                 s.push_str(&normalize_line(line));
                 s.push('\n');
             }

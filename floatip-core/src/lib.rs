@@ -12,7 +12,7 @@
 //! usable on its own:
 //! 1. [`wire`]: sans-IO ARP / Ethernet / ICMPv6 frames.
 //! 2. [`netlink`]: one rtnetlink socket per namespace ([`Handle`]).
-//! 3. objects: [`link`], [`address`], [`route`], [`neighbour`], [`sysctl`],
+//! 3. objects: [`link`], [`address`], [`route`], [`rule`], [`neighbour`], [`sysctl`],
 //!    [`netns`], each method named after the `ip` command it equals.
 //!
 //! ```no_run
@@ -45,6 +45,7 @@ pub mod netlink;
 pub mod netns;
 pub mod prefix;
 pub mod route;
+pub mod rule;
 mod sys;
 pub mod sysctl;
 pub mod watch;
@@ -52,7 +53,7 @@ pub mod wire;
 
 pub use address::{AddrOptions, Address};
 pub use error::{Error, ErrorKind, Result};
-pub use floating::FloatingIp;
+pub use floating::{default_table, FloatingIp, DEFAULT_RULE_PRIORITY, DEFAULT_TABLE_BASE};
 pub use host::Host;
 pub use link::{Link, VethSpec};
 pub use name::IfName;
@@ -61,6 +62,7 @@ pub use netlink::Handle;
 pub use netns::Netns;
 pub use prefix::IpPrefix;
 pub use route::{Route, RouteFilter};
+pub use rule::{Rule, RuleKind};
 pub use sysctl::SysctlKey;
 pub use watch::{WatchReport, Watcher};
 pub use wire::Mac;

@@ -32,6 +32,8 @@ pub const LOCK_DIR: &str = "/run/floatip/lock";
 pub const ATTACHMENT_STRIPES: u64 = 256;
 /// Stripes for floating IPs.
 pub const IP_STRIPES: u64 = 64;
+/// Stripes for policy routing tables.
+pub const TABLE_STRIPES: u64 = 16;
 
 /// What a lock is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,6 +44,11 @@ pub(crate) enum Kind {
     Ip,
     /// A host's batch deletes (`detach_many`, GC): their link group ids.
     Drain,
+    /// A policy routing table shared by the pods of one LAN interface: its
+    /// routes and the rules that use it change under this lock, so that
+    /// the detach of its last pod and the attach of a new one do not
+    /// cross. Taken last, and nothing is waited for while holding it.
+    Table,
 }
 
 /// One lock file: which kind, which stripe.
@@ -55,6 +62,7 @@ impl Stripe {
             Kind::Attachment => ATTACHMENT_STRIPES,
             Kind::Ip => IP_STRIPES,
             Kind::Drain => 1,
+            Kind::Table => TABLE_STRIPES,
         };
         Stripe(kind, fnv1a(key.as_bytes()) % n)
     }
@@ -64,6 +72,7 @@ impl Stripe {
             Kind::Attachment => "att",
             Kind::Ip => "ip",
             Kind::Drain => "drain",
+            Kind::Table => "tbl",
         };
         Path::new(LOCK_DIR).join(format!("{kind}-{:02x}", self.1))
     }

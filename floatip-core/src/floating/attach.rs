@@ -4,19 +4,23 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use super::mark::RulePlan;
 use super::spec::{FloatingAddr, FloatingIp, Mode, NetnsRef, UplinkArp};
 use super::{
-    conflict, default_route, ignore_exists, ipv6_enabled, link_opt, register_announcement, with_what, OwnerMark, Site,
+    conflict, default_route, ignore_exists, ipv6_enabled, link_opt, policy, register_announcement, with_what,
+    OwnerMark, Site,
 };
 use crate::address::AddrOptions;
 use crate::announce::{AnnounceOptions, AnnounceReport, Announcer, BackgroundAnnounce};
 use crate::error::{Error, Result};
 use crate::link::{Link, VethSpec};
+use crate::lock::{Kind, Lock, Stripe};
 use crate::name::IfName;
 use crate::netlink::Handle;
 use crate::netns::Netns;
 use crate::prefix::IpPrefix;
 use crate::route::Route;
+use crate::rule::Rule;
 use crate::sysctl::SysctlKey;
 use crate::wire::Mac;
 
@@ -64,10 +68,31 @@ impl fmt::Display for Attached {
 enum Undo {
     DeleteNetns(String),
     DeleteHostLink(IfName),
-    Sysctl { in_pod: bool, key: SysctlKey, old: String },
-    DeleteProxy { index: u32, ip: IpAddr },
-    DeleteRoute { in_pod: bool, route: Route },
-    DeleteAddr { index: u32, prefix: IpPrefix },
+    Sysctl {
+        in_pod: bool,
+        key: SysctlKey,
+        old: String,
+    },
+    DeleteProxy {
+        index: u32,
+        ip: IpAddr,
+    },
+    DeleteRoute {
+        in_pod: bool,
+        route: Route,
+    },
+    DeleteAddr {
+        index: u32,
+        prefix: IpPrefix,
+    },
+    DeleteRule(Rule),
+    /// Table routes this attach added: removed again if, once the rules
+    /// are undone, no rule of floatip's uses the table.
+    ReleaseTable {
+        table: u32,
+        ipv4: bool,
+        protocol: u8,
+    },
 }
 
 /// The host namespace's sysctls of one attach, by when they are written.
@@ -193,6 +218,12 @@ impl Ctx<'_> {
                     Some(p) => p.addr_del(index, prefix),
                     None => Ok(()),
                 },
+                Undo::DeleteRule(r) => self.host.rule_del(&r),
+                Undo::ReleaseTable { table, ipv4, protocol } => {
+                    Lock::acquire(Stripe::of(Kind::Table, &table.to_string())).and_then(|_lock| {
+                        policy::release_tables(self.host, &[(ipv4, table)].into_iter().collect(), protocol).map(|_| ())
+                    })
+                }
             };
             // Objects that went away with an earlier undo (a route or a
             // sysctl of a deleted veth) are fine; anything else is reported
@@ -308,6 +339,34 @@ impl FloatingIp {
                 ));
             }
         }
+        if let (Mode::Routed, Some(a)) = (&self.mode, &self.ipv4) {
+            // The host resolves the gateway on the LAN interface with ARP,
+            // whose sender address the kernel takes from that interface or,
+            // failing that, from any other (`inet_select_addr()`): without
+            // an address in the floating subnet it would ARP from another
+            // subnet, which switches and gateways may drop.
+            let lan = match self.vlan {
+                None => Some(uplink.clone()),
+                Some(_) => link_opt(cx.host, &self.lan_ifname())?,
+            };
+            let has = match &lan {
+                Some(l) => {
+                    cx.host.addrs(Some(l.index))?.iter().any(|x| x.prefix.is_ipv4() && x.prefix.contains(a.gateway))
+                }
+                None => false,
+            };
+            if !has && self.lan_address.is_none() {
+                return Err(Error::invalid(
+                    "lan interface",
+                    self.lan_ifname(),
+                    format!(
+                        "has no IPv4 address in the subnet of the gateway {}: the host would ARP for it from another subnet; \
+                         add one, or give the spec a lan_address",
+                        a.gateway
+                    ),
+                ));
+            }
+        }
         if self.mode == Mode::Routed {
             for a in self.addrs() {
                 let ip = a.address.addr();
@@ -360,7 +419,6 @@ impl FloatingIp {
         cx.pod_ns = Some(pod_ns);
 
         let (uplink, existing) = self.preflight(cx, pod_ns_exists)?;
-        let mtu = self.mtu.unwrap_or(uplink.mtu);
 
         // The LAN-facing interface: the uplink, or its VLAN (created if missing).
         let lan = match self.vlan {
@@ -381,6 +439,21 @@ impl FloatingIp {
                 }
             },
         };
+        // The veths take the LAN interface's MTU (a VLAN's, not its
+        // parent's) unless the spec says otherwise.
+        let mtu = self.mtu.unwrap_or(lan.mtu);
+        if let (Mode::Routed, Some(p), Some(a)) = (&self.mode, self.lan_address, &self.ipv4) {
+            let has =
+                cx.host.addrs(Some(lan.index))?.iter().any(|x| x.prefix.is_ipv4() && x.prefix.contains(a.gateway));
+            if !has {
+                cx.step("lan address")?;
+                // Shared by every pod of the interface, like a VLAN device
+                // floatip creates: never undone.
+                if ignore_exists(cx.host.addr_add(lan.index, p, AddrOptions::default()))? {
+                    cx.done(format!("ip addr add {p} dev {}", lan.name), None);
+                }
+            }
+        }
 
         // The veth pair, the pod end created directly in the pod netns with
         // both MACs given at creation (udev may rewrite a MAC set later).
@@ -497,7 +570,7 @@ impl FloatingIp {
                     cx.done(format!("ip link set {} master {br}", self.host_ifname), None);
                 }
             }
-            Mode::Routed => self.routed_host_steps(cx, host_if.index, lan.index, sys.shared)?,
+            Mode::Routed => self.routed_host_steps(cx, host_if.index, &lan, sys.shared)?,
         }
         // Tell the LAN: the first round now (a failure here rolls back), the
         // rest in the background once attach has succeeded.
@@ -611,17 +684,26 @@ impl FloatingIp {
         &self,
         cx: &mut Ctx,
         host_if: u32,
-        lan_if: u32,
+        lan_link: &Link,
         shared: Vec<(SysctlKey, &'static str)>,
     ) -> Result<()> {
         let hv = &self.host_ifname;
         let lan = self.lan_ifname();
+        let lan_if = lan_link.index;
         if let Some(a) = &self.ipv4 {
             self.host_route(cx, a, host_if)?;
+        }
+        if self.ipv6.is_some() {
+            self.keep_router_advertisements(cx)?;
         }
         // Forwarding and the uplink's settings, shared by every pod: before
         // the proxy entries that make the uplink answer for this one.
         cx.sysctls(false, shared, true)?;
+        // The pod's egress rules (and its LAN interface's table), before
+        // the proxy entries draw the LAN's traffic here.
+        if let Some(plan) = self.rule_plan() {
+            self.policy_rules(cx, &plan, lan_if)?;
+        }
         if let Some(a) = &self.ipv4 {
             if self.uplink_arp == UplinkArp::ProxyEntry {
                 self.proxy_entry(cx, lan_if, &lan, a.address.addr())?;
@@ -633,6 +715,92 @@ impl FloatingIp {
             self.proxy_entry(cx, host_if, hv, a.gateway)?;
             self.host_route(cx, a, host_if)?;
             self.proxy_entry(cx, lan_if, &lan, a.address.addr())?;
+        }
+        Ok(())
+    }
+
+    /// The table of the LAN interface (ensured, shared) and the pod's
+    /// rules (undone by a rollback), under the table's lock.
+    fn policy_rules(&self, cx: &mut Ctx, plan: &RulePlan, lan_if: u32) -> Result<()> {
+        let ips: Vec<IpAddr> = self.addrs().map(|a| a.address.addr()).collect();
+        let rules = policy::pod_rules(plan, self.host_ifname.as_str(), &ips, self.route_protocol);
+        let _table = match plan.policy_routing() {
+            true => Some(Lock::acquire(Stripe::of(Kind::Table, &plan.table.to_string()))?),
+            false => None,
+        };
+        if plan.policy_routing() {
+            let gws: Vec<IpPrefix> = self
+                .addrs()
+                .map(|a| IpPrefix::new(a.gateway, a.address.len()).expect("same family, checked in build"))
+                .collect();
+            let routes = policy::table_routes(plan.table, lan_if, &gws, self.route_protocol);
+            cx.step("policy table")?;
+            let added = policy::ensure_table(cx.host, plan.table, &routes)?;
+            let mut families = Vec::new();
+            for (r, v4) in added {
+                // Shared with the LAN interface's other pods, so not undone
+                // route by route: the table is released (emptied if no
+                // rule uses it) once this attach's rules are undone.
+                let first = !families.contains(&v4);
+                families.push(v4);
+                let undo =
+                    first.then_some(Undo::ReleaseTable { table: plan.table, ipv4: v4, protocol: self.route_protocol });
+                cx.done(format!("ip route add {r}"), undo);
+            }
+        }
+        for r in rules {
+            cx.step("policy rule")?;
+            if ignore_exists(cx.host.rule_add(&r))? {
+                cx.done(format!("ip rule add {r}"), Some(Undo::DeleteRule(r)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Before IPv6 forwarding is first turned on: every interface that
+    /// accepts router advertisements (`accept_ra=1`) is told to keep doing
+    /// so while forwarding (`accept_ra=2`). Otherwise turning on
+    /// `all.forwarding` stops RAs there and the kernel purges the routes
+    /// they taught (`addrconf_fixup_forwarding()` ->
+    /// `rt6_purge_dflt_routers()`), often the node's own default route.
+    /// Shared, never undone. Host veths are left alone: a pod must not
+    /// teach the host routes.
+    fn keep_router_advertisements(&self, cx: &mut Ctx) -> Result<()> {
+        let all = IfName::new("all").expect("valid");
+        if cx.host_ns.sysctl_get_from(&SysctlKey::ipv6_conf(&all, "forwarding")?, Some(cx.home))? == "1" {
+            return Ok(());
+        }
+        let names: Vec<String> = {
+            let _inside = match cx.in_host {
+                true => None,
+                false => Some(cx.host_ns.enter_from(Some(cx.home))?),
+            };
+            let dir = "/proc/sys/net/ipv6/conf";
+            std::fs::read_dir(dir)
+                .map_err(|e| Error::io("list", dir, e))?
+                .filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
+                .collect()
+        };
+        for n in names {
+            if n == "all" || n == "default" || n == self.host_ifname.as_str() {
+                continue;
+            }
+            let Ok(dev) = IfName::new(&n) else { continue };
+            let get =
+                |p: &str| SysctlKey::ipv6_conf(&dev, p).and_then(|k| cx.host_ns.sysctl_get_from(&k, Some(cx.home)));
+            // Gone meanwhile, or IPv6 off there: nothing to keep.
+            match (get("accept_ra"), get("disable_ipv6")) {
+                (Ok(ra), Ok(off)) if ra == "1" && off == "0" => {}
+                _ => continue,
+            }
+            cx.step("keep router advertisements")?;
+            let key = SysctlKey::ipv6_conf(&dev, "accept_ra")?;
+            match cx.host_ns.sysctl_replace_from(&key, "2", Some(cx.home)) {
+                Ok(old) if old != "2" => cx.done(format!("sysctl -w {key}=2"), None),
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

@@ -3,11 +3,14 @@
 
 use std::fmt;
 
+use super::mark::RulePlan;
 use super::spec::{FloatingIp, Mode, UplinkArp};
-use super::{default_route, link_opt, OwnerMark, Site};
+use super::{default_route, link_opt, policy, OwnerMark, Site};
 use crate::error::Result;
 use crate::name::IfName;
 use crate::netlink::Handle;
+use crate::prefix::IpPrefix;
+use crate::route::RouteFilter;
 use crate::sysctl::SysctlKey;
 
 /// One difference between a spec and what is in the kernel.
@@ -40,6 +43,14 @@ impl FloatingIp {
             Some(l) if !l.up => drift("host", format!("{hv} up"), "down".into()),
             Some(_) => {}
         }
+        let lan_name = self.lan_ifname();
+        let lan = link_opt(host, &lan_name)?;
+        let mtu = self.mtu.or(lan.as_ref().map(|l| l.mtu));
+        if let (Some(h), Some(m)) = (&host_if, mtu) {
+            if h.mtu != m {
+                drift("host", format!("{hv} mtu {m}"), format!("mtu {}", h.mtu));
+            }
+        }
         let pod = site.pod_netns(self)?;
         if pod.is_none() {
             drift("pod", format!("{}", self.pod_netns), "no such namespace".into());
@@ -47,8 +58,8 @@ impl FloatingIp {
         if let (Some(l), Some((_, ino))) = (&host_if, &pod) {
             // The mark as a whole, but for the pod key: a spec may name the
             // pod differently and still be this attachment.
-            let want = self.owner_mark(*ino);
             let found_mark = l.alias.as_deref().and_then(OwnerMark::parse);
+            let want = self.owner_mark(*ino);
             if found_mark.map(|m| OwnerMark { pod_key: want.pod_key.clone(), ..m }).as_ref() != Some(&want) {
                 let want = want.to_alias();
                 let found = match l.alias.as_deref().map(|a| (a, OwnerMark::parse(a))) {
@@ -69,6 +80,9 @@ impl FloatingIp {
                 Some(p) => {
                     if !p.up {
                         drift("pod", format!("{} up", self.pod_ifname), "down".into());
+                    }
+                    if let Some(m) = mtu.filter(|m| *m != p.mtu) {
+                        drift("pod", format!("{} mtu {m}", self.pod_ifname), format!("mtu {}", p.mtu));
                     }
                     if let Some(h) = &host_if {
                         if p.link != Some(h.index) {
@@ -110,8 +124,6 @@ impl FloatingIp {
                 }
             }
             Mode::Routed => {
-                let lan_name = self.lan_ifname();
-                let lan = link_opt(host, &lan_name)?;
                 if lan.is_none() {
                     drift("uplink", format!("link {lan_name}"), "no such link".into());
                 }
@@ -144,8 +156,15 @@ impl FloatingIp {
                         }
                     }
                 }
+                if let (Some(plan), Some(l)) = (self.rule_plan(), &lan) {
+                    self.check_rules(host, &plan, l.index, &mut d)?;
+                }
                 if self.ipv4.is_some() {
                     want(SysctlKey::ipv4_forward(), "1", &mut d)?;
+                    want(SysctlKey::ipv4_conf(&lan_name, "forwarding")?, "1", &mut d)?;
+                    if self.ipv6.is_none() && super::ipv6_enabled() {
+                        want(SysctlKey::ipv6_conf(hv, "disable_ipv6")?, "1", &mut d)?;
+                    }
                     want(SysctlKey::ipv4_neigh(hv, "proxy_delay")?, "0", &mut d)?;
                     want(SysctlKey::ipv4_conf(hv, "proxy_arp")?, "1", &mut d)?;
                     want(SysctlKey::ipv4_neigh(&lan_name, "proxy_delay")?, "0", &mut d)?;
@@ -156,7 +175,11 @@ impl FloatingIp {
                 if let Some(a) = &self.ipv6 {
                     let all = IfName::new("all").expect("valid");
                     want(SysctlKey::ipv6_conf(&all, "forwarding")?, "1", &mut d)?;
+                    want(SysctlKey::ipv6_conf(&lan_name, "forwarding")?, "1", &mut d)?;
+                    want(SysctlKey::ipv6_conf(hv, "accept_dad")?, "0", &mut d)?;
+                    want(SysctlKey::ipv6_neigh(hv, "proxy_delay")?, "0", &mut d)?;
                     want(SysctlKey::ipv6_conf(hv, "proxy_ndp")?, "1", &mut d)?;
+                    want(SysctlKey::ipv6_neigh(&lan_name, "proxy_delay")?, "0", &mut d)?;
                     want(SysctlKey::ipv6_conf(&lan_name, "proxy_ndp")?, "1", &mut d)?;
                     if let Some(h) = &host_if {
                         if host.neigh_proxy_get(h.index, a.gateway)?.is_none() {
@@ -171,5 +194,42 @@ impl FloatingIp {
             }
         }
         Ok(d)
+    }
+
+    /// The pod's policy rules (exactly those: a stray rule of floatip's on
+    /// this veth is drift too) and its LAN interface's table routes.
+    fn check_rules(&self, host: &Handle, plan: &RulePlan, lan_if: u32, d: &mut Vec<Drift>) -> Result<()> {
+        let hv = self.host_ifname.as_str();
+        let ips: Vec<_> = self.addrs().map(|a| a.address.addr()).collect();
+        let want = policy::pod_rules(plan, hv, &ips, self.route_protocol);
+        let mut found = Vec::new();
+        for v4 in [true, false] {
+            if self.addrs().any(|a| a.address.is_ipv4() == v4) {
+                found.extend(host.rules(v4)?.into_iter().filter(|r| r.iif.as_deref() == Some(hv)));
+            }
+        }
+        for r in &want {
+            if !found.contains(r) {
+                d.push(Drift { place: "host", expected: format!("rule {r}"), found: "missing".into() });
+            }
+        }
+        for r in found.iter().filter(|r| r.protocol == self.route_protocol && !want.contains(r)) {
+            d.push(Drift { place: "host", expected: format!("no other rule on {hv}"), found: format!("rule {r}") });
+        }
+        if plan.policy_routing() {
+            let gws: Vec<IpPrefix> =
+                self.addrs().map(|a| IpPrefix::new(a.gateway, a.address.len()).expect("same family")).collect();
+            let have = host.routes(RouteFilter { table: Some(plan.table), ..Default::default() })?;
+            for r in policy::table_routes(plan.table, lan_if, &gws, self.route_protocol) {
+                if !have.iter().any(|x| x.dst == r.dst && x.gateway == r.gateway && x.oif == r.oif) {
+                    d.push(Drift {
+                        place: "host",
+                        expected: format!("route {}", policy::route_words(&r)),
+                        found: "missing".into(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -6,16 +6,18 @@
 //! attachment *and* this pod namespace, and a proxy entry only when it is
 //! floatip's (by protocol) and no other veth serves its IP.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use super::spec::{FloatingIp, Mode, NetnsRef, UplinkArp};
-use super::{conflict, ignore_missing, link_opt, stop_announcement, OwnerMark, Site};
+use super::{conflict, ignore_missing, link_opt, policy, stop_announcement, OwnerMark, Site};
 use crate::error::Result;
 use crate::link::Link;
 use crate::lock::{Kind, Lock, Stripe};
 use crate::netlink::Handle;
 use crate::netns::Netns;
 use crate::prefix::IpPrefix;
+use crate::rule::Rule;
 
 /// The host veth of a spec's name, judged.
 enum Veth {
@@ -49,7 +51,9 @@ impl FloatingIp {
                 removed.push(format!("ip link del {}", self.host_ifname));
             }
         }
-        removed.extend(self.detach_rest(site.host, &veth, pod.as_ref())?);
+        let mut rules = HostRules::default();
+        removed.extend(self.detach_rest(site.host, &veth, pod.as_ref(), &mut rules)?);
+        removed.extend(rules.release(site.host, self.route_protocol)?);
         Ok(removed)
     }
 
@@ -82,7 +86,13 @@ impl FloatingIp {
     /// (floatip's, for IPs no other veth serves) and a pod namespace that
     /// attach created. Nothing when the veth there is another's: its
     /// entries serve it.
-    fn detach_rest(&self, host: &Handle, veth: &Veth, pod: Option<&(Netns, u64)>) -> Result<Vec<String>> {
+    fn detach_rest(
+        &self,
+        host: &Handle,
+        veth: &Veth,
+        pod: Option<&(Netns, u64)>,
+        rules: &mut HostRules,
+    ) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         if let Veth::Foreign(l) = veth {
             // The pod namespace of this spec, created by attach, holds no
@@ -93,6 +103,21 @@ impl FloatingIp {
                 return Ok(removed);
             }
         } else if self.mode == Mode::Routed {
+            // The veth's rules (they name it, and outlive it): whatever
+            // table they look up, the attach that made them may have had
+            // other settings than this spec.
+            let table = self.rule_plan().filter(|p| p.policy_routing()).map(|p| p.table);
+            for v4 in [true, false] {
+                if self.addrs().any(|a| a.address.is_ipv4() == v4) {
+                    removed.extend(rules.remove_iif(host, v4, self.host_ifname.as_str(), self.route_protocol)?);
+                    // The spec's own table too: an attach killed between
+                    // filling it and adding its rules left routes no rule
+                    // uses (released only if that is still so).
+                    if let Some(t) = table {
+                        rules.touched.insert((v4, t));
+                    }
+                }
+            }
             if let Some(lan) = link_opt(host, &self.lan_ifname())? {
                 let mut ips: Vec<IpAddr> = self.addrs().map(|a| a.address.addr()).collect();
                 if self.uplink_arp == UplinkArp::ProxyArp {
@@ -154,11 +179,61 @@ impl FloatingIp {
             if let Some((gid, n)) = group_delete(site.host, &mine)? {
                 removed.push(format!("ip link del group {gid} ({n} veths)"));
             }
+            let mut rules = HostRules::default();
             for ((fate, pod), s) in fates.iter().zip(chunk.iter()) {
-                removed.extend(s.detach_rest(site.host, fate, pod.as_ref())?);
+                removed.extend(s.detach_rest(site.host, fate, pod.as_ref(), &mut rules)?);
+            }
+            for p in chunk.iter().map(|s| s.route_protocol).collect::<BTreeSet<u8>>() {
+                removed.extend(rules.release(site.host, p)?);
             }
         }
         Ok(removed)
+    }
+}
+
+/// The host's rules, dumped once per family for a whole detach or drain,
+/// and the tables whose rules it removed.
+#[derive(Default)]
+pub(super) struct HostRules {
+    v4: Option<Vec<Rule>>,
+    v6: Option<Vec<Rule>>,
+    /// Tables (by family) that lost a rule: released at the end if no rule
+    /// of floatip's uses them any more.
+    touched: BTreeSet<(bool, u32)>,
+}
+
+impl HostRules {
+    /// Removes floatip's rules (protocol `protocol`) whose `iif` is `iif`.
+    pub(super) fn remove_iif(&mut self, host: &Handle, v4: bool, iif: &str, protocol: u8) -> Result<Vec<String>> {
+        let slot = if v4 { &mut self.v4 } else { &mut self.v6 };
+        let all = match slot {
+            Some(v) => v,
+            None => slot.insert(host.rules(v4)?),
+        };
+        let mut removed = Vec::new();
+        let (gone, kept): (Vec<Rule>, Vec<Rule>) =
+            std::mem::take(all).into_iter().partition(|r| r.protocol == protocol && r.iif.as_deref() == Some(iif));
+        *all = kept;
+        self.touched.extend(policy::tables_of(&gone));
+        for r in gone {
+            if ignore_missing(host.rule_del(&r))? {
+                removed.push(format!("ip rule del {r}"));
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Empties the touched tables that no rule uses any more, each under
+    /// its lock (so a concurrent attach either sees its routes gone and
+    /// adds them again, or has its rule in place before the check).
+    pub(super) fn release(&mut self, host: &Handle, protocol: u8) -> Result<Vec<String>> {
+        if self.touched.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tables = std::mem::take(&mut self.touched);
+        let stripes = tables.iter().map(|(_, t)| Stripe::of(Kind::Table, &t.to_string())).collect();
+        let _locks = Lock::acquire_all(stripes)?;
+        policy::release_tables(host, &tables, protocol)
     }
 }
 

@@ -2,14 +2,14 @@
 //! state files): [`Host::list`](crate::Host::list) and
 //! [`Host::gc`](crate::Host::gc).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::fs;
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 
 use super::detach::group_delete;
-use super::{ignore_missing, OwnerMark, Site};
+use super::{ignore_missing, policy, OwnerMark, Site};
 use crate::error::Result;
 use crate::link::Link;
 use crate::lock::{Kind, Lock, Stripe};
@@ -18,6 +18,7 @@ use crate::neighbour::Neighbour;
 use crate::netns::Netns;
 use crate::prefix::IpPrefix;
 use crate::route::{Route, RouteFilter};
+use crate::rule::Rule;
 use crate::sysctl::SysctlKey;
 use crate::wire::Mac;
 
@@ -82,6 +83,8 @@ enum Missing {
     Lan(IfName),
     Route { ip: IpAddr, dev: String, index: u32 },
     Proxy { ip: IpAddr, lan: IfName, index: u32 },
+    Rule(Rule),
+    TableRoute(Route),
 }
 
 impl fmt::Display for Missing {
@@ -93,33 +96,53 @@ impl fmt::Display for Missing {
             Missing::Lan(l) => write!(f, "link {l}"),
             Missing::Route { ip, dev, .. } => write!(f, "ip route add {} dev {dev}", IpPrefix::host(*ip)),
             Missing::Proxy { ip, lan, .. } => write!(f, "ip neigh add proxy {ip} dev {lan}"),
+            Missing::Rule(r) => write!(f, "ip rule add {r}"),
+            Missing::TableRoute(r) => write!(f, "ip route add {}", policy::route_words(r)),
         }
     }
 }
 
-/// What the kernel holds of floatip's, in three dumps.
+/// What the kernel holds of floatip's: the links, routes, proxy entries
+/// and rules, and the routes of the tables the marks name.
 struct Found {
     marked: Vec<(Link, OwnerMark)>,
     routes: Vec<Route>,
     proxies: Vec<Neighbour>,
     links: Vec<Link>,
+    /// floatip's rules (by protocol), both families.
+    rules: Vec<Rule>,
+    /// The routes of each policy table a mark names.
+    tables: HashMap<u32, Vec<Route>>,
 }
 
 impl Site<'_> {
     fn found(&self, protocol: u8) -> Result<Found> {
         let links = self.host.links()?;
-        let marked = links
+        let marked: Vec<(Link, OwnerMark)> = links
             .iter()
             .filter(|l| l.kind.as_deref() == Some("veth"))
             .filter_map(|l| Some((l.clone(), OwnerMark::parse(l.alias.as_deref()?)?)))
             .collect();
         let routes = self.host.routes(RouteFilter { protocol: Some(protocol), ..Default::default() })?;
         let proxies = self.host.neigh_proxies(None)?.into_iter().filter(|n| n.protocol == protocol).collect();
-        Ok(Found { marked, routes, proxies, links })
+        let mut rules = self.host.rules(true)?;
+        if super::ipv6_enabled() {
+            rules.extend(self.host.rules(false)?);
+        }
+        rules.retain(|r| r.protocol == protocol);
+        let mut tables = HashMap::new();
+        for (_, m) in &marked {
+            if let Some(t) = m.rules.filter(|r| r.policy_routing()).map(|r| r.table) {
+                if let std::collections::hash_map::Entry::Vacant(e) = tables.entry(t) {
+                    e.insert(self.host.routes(RouteFilter { table: Some(t), ..Default::default() })?);
+                }
+            }
+        }
+        Ok(Found { marked, routes, proxies, links, rules, tables })
     }
 
     /// What each marked attachment lacks.
-    fn missing(&self, f: &Found) -> Vec<Vec<Missing>> {
+    fn missing(&self, f: &Found, protocol: u8) -> Vec<Vec<Missing>> {
         let by_name: HashMap<&str, &Link> = f.links.iter().map(|l| (l.name.as_str(), l)).collect();
         let mut proxy_arp: HashMap<String, bool> = HashMap::new();
         let mut out = Vec::with_capacity(f.marked.len());
@@ -154,6 +177,21 @@ impl Site<'_> {
                             missing.push(Missing::Proxy { ip: *ip, lan: lan.clone(), index: u.index });
                         }
                     }
+                    if let Some(plan) = &m.rules {
+                        for r in policy::pod_rules(plan, &l.name, &m.ips, protocol) {
+                            if !f.rules.contains(&r) {
+                                missing.push(Missing::Rule(r));
+                            }
+                        }
+                        if let (true, Some(u)) = (plan.policy_routing(), lan_if) {
+                            let have = f.tables.get(&plan.table).map(Vec::as_slice).unwrap_or_default();
+                            for r in policy::table_routes(plan.table, u.index, &m.gateways, protocol) {
+                                if !have.iter().any(|x| x.dst == r.dst && x.gateway == r.gateway && x.oif == r.oif) {
+                                    missing.push(Missing::TableRoute(r));
+                                }
+                            }
+                        }
+                    }
                 }
             }
             out.push(missing);
@@ -169,7 +207,7 @@ impl Site<'_> {
         let mut out = Vec::new();
         let claimed_ips: HashSet<IpAddr> = f.marked.iter().flat_map(|(_, m)| m.ips.iter().copied()).collect();
         let claimed_oifs: HashSet<u32> = f.marked.iter().map(|(l, _)| l.index).collect();
-        for ((l, m), missing) in f.marked.iter().zip(self.missing(&f)) {
+        for ((l, m), missing) in f.marked.iter().zip(self.missing(&f, protocol)) {
             let missing: Vec<String> = missing.iter().map(|x| x.to_string()).collect();
             out.push(Attachment {
                 attachment_id: Some(m.attachment_id.clone()),
@@ -197,6 +235,36 @@ impl Site<'_> {
                 out.push(o);
             }
         }
+        // Rules of a veth that is gone (they outlive it), one orphan per
+        // interface name.
+        let marked_names: HashSet<&str> = f.marked.iter().map(|(l, _)| l.name.as_str()).collect();
+        let mut orphan_rules: Vec<(&str, Vec<IpAddr>)> = Vec::new();
+        for r in &f.rules {
+            let Some(iif) = r.iif.as_deref().filter(|i| !marked_names.contains(i)) else { continue };
+            let i = match orphan_rules.iter().position(|(n, _)| *n == iif) {
+                Some(i) => i,
+                None => {
+                    orphan_rules.push((iif, Vec::new()));
+                    orphan_rules.len() - 1
+                }
+            };
+            if let Some(ip) = r.src.map(|p| p.addr()).filter(|ip| !orphan_rules[i].1.contains(ip)) {
+                orphan_rules[i].1.push(ip);
+            }
+        }
+        for (iif, ips) in orphan_rules {
+            let note = format!("link {iif} (its rules remain)");
+            // The same IP's orphaned route or proxy entry: one orphan.
+            match out.iter_mut().find(|o| o.state == AttachmentState::Orphaned && o.ips.iter().any(|i| ips.contains(i)))
+            {
+                Some(o) => o.missing.push(note),
+                None => {
+                    let mut o = orphan(ips, None);
+                    o.missing = vec![note];
+                    out.push(o);
+                }
+            }
+        }
         Ok(out)
     }
 
@@ -211,8 +279,10 @@ impl Site<'_> {
         let f = self.found(protocol)?;
         let mut done = Vec::new();
         let mut lans_set: HashSet<(String, bool)> = HashSet::new();
-        for ((l, m), missing) in f.marked.iter().zip(self.missing(&f)) {
-            if !missing.iter().any(|x| matches!(x, Missing::Route { .. } | Missing::Proxy { .. })) {
+        for ((l, m), missing) in f.marked.iter().zip(self.missing(&f, protocol)) {
+            if !missing.iter().any(|x| {
+                matches!(x, Missing::Route { .. } | Missing::Proxy { .. } | Missing::Rule(_) | Missing::TableRoute(_))
+            }) {
                 continue;
             }
             // Under the attachment's lock, and only if its veth is still
@@ -238,6 +308,11 @@ impl Site<'_> {
                         // that came back meanwhile succeeds silently
                         // (`pneigh_create()` returns the existing one).
                         super::ignore_exists(self.host.neigh_proxy_add_protocol(*index, *ip, protocol))?
+                    }
+                    Missing::Rule(r) => super::ignore_exists(self.host.rule_add(r))?,
+                    Missing::TableRoute(r) => {
+                        let _table = Lock::acquire(Stripe::of(Kind::Table, &r.table.to_string()))?;
+                        super::ignore_exists(self.host.route_add(r))?
                     }
                     _ => false, // the veth's own state: its attach repairs it
                 };
@@ -325,6 +400,22 @@ impl Site<'_> {
             if !kept_ips.contains(&(p.index, p.ip)) && ignore_missing(self.host.neigh_proxy_del(p.index, p.ip))? {
                 removed.push(format!("ip neigh del proxy {} dev ifindex {}", p.ip, p.index));
             }
+        }
+        // Rules of victims, and of veths that are gone (orphans).
+        let live: HashSet<&str> = f.links.iter().map(|l| l.name.as_str()).collect();
+        let doomed: HashSet<&str> = victims.iter().map(|l| l.name.as_str()).collect();
+        let mut touched = BTreeSet::new();
+        for r in &f.rules {
+            let Some(iif) = r.iif.as_deref() else { continue };
+            if (doomed.contains(iif) || !live.contains(iif)) && ignore_missing(self.host.rule_del(r))? {
+                touched.extend(policy::tables_of(std::slice::from_ref(r)));
+                removed.push(format!("ip rule del {r}"));
+            }
+        }
+        if !touched.is_empty() {
+            let stripes = touched.iter().map(|(_, t)| Stripe::of(Kind::Table, &t.to_string())).collect();
+            let _tables = Lock::acquire_all(stripes)?;
+            removed.extend(policy::release_tables(self.host, &touched, protocol)?);
         }
         let gone: HashSet<u32> = victims.iter().map(|l| l.index).collect();
         for r in &f.routes {

@@ -7,6 +7,13 @@
 //! | host veth | `IFLA_IFALIAS` = `floatip/1 id=ID ns=INODE [lan=IF] [ip=A,B] [pod=KEY]` | `ip -d link show` (`alias ...`) |
 //! | host routes | route protocol ([`DEFAULT_PROTOCOL`] unless configured) | `ip route` (`proto 70`) |
 //! | uplink proxy entries | `NDA_PROTOCOL`, the same number (kernel 5.0+) | `ip neigh show proxy` (`proto 70`) |
+//! | policy rules, table routes | `FRA_PROTOCOL` / route protocol, the same number; rules name the host veth (`iif`) | `ip rule` (`proto 70`), `ip route show table T` |
+//!
+//! Routed mode with policy routing or anti-spoofing adds to the alias the
+//! rules' table and first priority (`table=T prio=P`, `spoof=drop` with
+//! anti-spoofing) and the gateways with their subnet lengths
+//! (`gw=10.0.0.1/23`): what reconcile needs to put deleted rules and table
+//! routes back from the kernel's state alone.
 //!
 //! The alias names the attachment (`id`), the pod namespace it was made for
 //! (`ns`, the namespace's nsfs inode: a later sandbox of the same pod has
@@ -22,6 +29,7 @@ use std::net::IpAddr;
 use crate::error::{Error, Result};
 use crate::lock::fnv1a;
 use crate::name::IfName;
+use crate::prefix::IpPrefix;
 use crate::wire::Mac;
 
 /// The mark format this version writes and reads.
@@ -54,6 +62,37 @@ pub struct OwnerMark {
     pub ips: Vec<IpAddr>,
     /// The pod key, when it fitted.
     pub pod_key: Option<String>,
+    /// Routed mode: the policy rules the attachment has.
+    pub rules: Option<RulePlan>,
+    /// Routed mode with policy routing: each family's gateway, with the
+    /// floating subnet's prefix length (`10.0.0.1/23`).
+    pub gateways: Vec<IpPrefix>,
+}
+
+/// Which policy rules an attachment has, per floating IP (all with the
+/// host veth as `iif`):
+///
+/// | priority | rule | when |
+/// |---|---|---|
+/// | `priority` | `from IP lookup main suppress_prefixlength 0` | policy routing (`table` is not main) |
+/// | `priority + 1` | `from IP lookup TABLE` | policy routing, or anti-spoofing alone (`lookup main`) |
+/// | `priority + 2` | `from all blackhole` | anti-spoofing |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RulePlan {
+    /// The table of the LAN interface; [`crate::route::TABLE_MAIN`] when
+    /// policy routing is off and only anti-spoofing asks for rules.
+    pub table: u32,
+    /// The first rule's priority.
+    pub priority: u32,
+    /// Anti-spoofing: the veth's traffic from any other source is dropped.
+    pub spoof: bool,
+}
+
+impl RulePlan {
+    /// Whether egress goes by the LAN interface's own table.
+    pub fn policy_routing(&self) -> bool {
+        self.table != crate::route::TABLE_MAIN
+    }
 }
 
 impl OwnerMark {
@@ -67,6 +106,16 @@ impl OwnerMark {
         if !self.ips.is_empty() {
             let ips: Vec<String> = self.ips.iter().map(|i| i.to_string()).collect();
             s.push_str(&format!(" ip={}", ips.join(",")));
+        }
+        if let Some(r) = &self.rules {
+            s.push_str(&format!(" table={} prio={}", r.table, r.priority));
+            if r.spoof {
+                s.push_str(" spoof=drop");
+            }
+        }
+        if !self.gateways.is_empty() {
+            let gws: Vec<String> = self.gateways.iter().map(|g| g.to_string()).collect();
+            s.push_str(&format!(" gw={}", gws.join(",")));
         }
         if let Some(k) = &self.pod_key {
             if s.len() + 5 + k.len() <= ALIAS_MAX {
@@ -84,6 +133,7 @@ impl OwnerMark {
             return None;
         }
         let (mut id, mut ino, mut lan, mut ips, mut pod) = (None, None, None, Vec::new(), None);
+        let (mut table, mut prio, mut spoof, mut gateways) = (None, None, false, Vec::new());
         for w in words {
             let (k, v) = w.split_once('=')?;
             match k {
@@ -92,10 +142,19 @@ impl OwnerMark {
                 "lan" => lan = Some(IfName::new(v).ok()?),
                 "ip" => ips = v.split(',').map(|i| i.parse().ok()).collect::<Option<Vec<IpAddr>>>()?,
                 "pod" => pod = Some(v.to_owned()),
+                "table" => table = Some(v.parse().ok()?),
+                "prio" => prio = Some(v.parse().ok()?),
+                "spoof" => spoof = v == "drop",
+                "gw" => gateways = v.split(',').map(|g| g.parse().ok()).collect::<Option<Vec<IpPrefix>>>()?,
                 _ => {} // a later minor addition: ignored
             }
         }
-        Some(OwnerMark { attachment_id: id?, pod_netns_inode: ino?, lan, ips, pod_key: pod })
+        let rules = match (table, prio) {
+            (Some(table), Some(priority)) => Some(RulePlan { table, priority, spoof }),
+            (None, None) => None,
+            _ => return None, // half a plan: not a mark this version wrote
+        };
+        Some(OwnerMark { attachment_id: id?, pod_netns_inode: ino?, lan, ips, pod_key: pod, rules, gateways })
     }
 
     /// The longest alias a spec can produce without its pod key: the
@@ -150,6 +209,8 @@ mod tests {
             lan: Some(IfName::new("up0.100").unwrap()),
             ips: vec!["10.0.0.100".parse().unwrap(), "2001:db8::100".parse().unwrap()],
             pod_key: Some("default/web-0".into()),
+            rules: None,
+            gateways: vec![],
         }
     }
 
@@ -164,6 +225,15 @@ mod tests {
         assert_eq!(OwnerMark::parse(&a), Some(m));
         let bare = OwnerMark { lan: None, ips: vec![], pod_key: None, ..mark() };
         assert_eq!(OwnerMark::parse(&bare.to_alias()), Some(bare));
+        let ruled = OwnerMark {
+            rules: Some(RulePlan { table: 4587522, priority: 2000, spoof: true }),
+            gateways: vec!["10.0.0.1/23".parse().unwrap(), "2001:db8::1/64".parse().unwrap()],
+            ..mark()
+        };
+        let a = ruled.to_alias();
+        assert!(a.contains(" table=4587522 prio=2000 spoof=drop gw=10.0.0.1/23,2001:db8::1/64 pod="), "{a}");
+        assert_eq!(OwnerMark::parse(&a), Some(ruled));
+        assert_eq!(OwnerMark::parse("floatip/1 id=x ns=1 table=5"), None);
     }
 
     #[test]

@@ -50,13 +50,17 @@ mod check;
 mod detach;
 mod inventory;
 pub mod mark;
+mod policy;
 pub mod spec;
 
 pub use attach::Attached;
 pub use check::Drift;
 pub use inventory::{Attachment, AttachmentState};
-pub use mark::OwnerMark;
-pub use spec::{FloatingAddr, FloatingIp, FloatingIpBuilder, Mode, NetnsRef, UplinkArp};
+pub use mark::{OwnerMark, RulePlan};
+pub use spec::{
+    default_table, FloatingAddr, FloatingIp, FloatingIpBuilder, Mode, NetnsRef, UplinkArp, DEFAULT_RULE_PRIORITY,
+    DEFAULT_TABLE_BASE,
+};
 
 /// Where a verb runs: the host side, open, and the namespace the calling
 /// thread returns to after each visit elsewhere. A [`Host`](crate::Host)

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use super::mark::{self, OwnerMark};
+use super::mark::{self, OwnerMark, RulePlan};
 use crate::announce::AnnounceOptions;
 use crate::error::{Error, Result};
 use crate::lock::fnv1a;
@@ -192,7 +192,48 @@ pub struct FloatingIp {
     /// Announce the floating IPs after attach (gratuitous ARP, unsolicited
     /// NA): on by default in routed mode; `None` turns it off.
     pub announce: Option<AnnounceOptions>,
+    /// Routed mode: egress by the LAN interface's own table (source policy
+    /// routing), so that pod traffic the main table would send out of its
+    /// default route (a management interface, say) leaves by the floating
+    /// subnet's gateway instead. On by default.
+    pub policy_routing: bool,
+    /// Routed mode: the host drops what the pod sends from any source but
+    /// its floating IPs. On by default.
+    pub anti_spoofing: bool,
+    /// The LAN interface's table for policy routing (default
+    /// [`default_table`] of the LAN interface). Pods of one LAN interface
+    /// share it; never 0 or 253-255.
+    pub route_table: Option<u32>,
+    /// The first of the three rule priorities of a floating IP (default
+    /// [`DEFAULT_RULE_PRIORITY`]).
+    pub rule_priority: u32,
+    /// An IPv4 address (with its prefix length) for the LAN interface when
+    /// it has none in the floating subnet: the host ARPs for the gateway
+    /// with it. Shared by every pod on the interface; never removed.
+    pub lan_address: Option<IpPrefix>,
 }
+
+/// The table ids floatip picks for policy routing start here (`70 << 16`):
+/// the LAN interface's table is this plus 16 bits of a hash of its name
+/// ([`default_table`]), far from the ids operators and other CNI plugins
+/// use by hand (AWS VPC CNI: the ENI's index, below 256) and never one of
+/// the kernel's (253-255).
+pub const DEFAULT_TABLE_BASE: u32 = 70 << 16;
+
+/// The default policy routing table of a LAN interface:
+/// [`DEFAULT_TABLE_BASE`] + the low 16 bits of the FNV-1a hash of its name.
+/// By name, not ifindex, so that it stays the same when the interface is
+/// deleted and made again (a bond or VLAN re-created). Two LAN interfaces
+/// whose names collide get a [`Conflict`](crate::ErrorKind::Conflict) at
+/// attach that says to give one of them a table (`route_table`).
+pub fn default_table(lan: &IfName) -> u32 {
+    DEFAULT_TABLE_BASE + (fnv1a(lan.as_str().as_bytes()) & 0xffff) as u32
+}
+
+/// The first rule priority of a floating IP's policy rules (the next two
+/// are used too): after the kernel's `local` rule (0), before `main`
+/// (32766), clear of AWS VPC CNI (512, 1536) and Cilium (9, 20, 100, 111).
+pub const DEFAULT_RULE_PRIORITY: u32 = 2000;
 
 /// Builds a [`FloatingIp`]; [`FloatingIpBuilder::build`] validates it all
 /// before anything touches the kernel.
@@ -216,6 +257,11 @@ pub struct FloatingIpBuilder {
     uplink_arp: UplinkArp,
     bridge: Option<String>,
     announce: Option<Option<AnnounceOptions>>,
+    policy_routing: bool,
+    anti_spoofing: bool,
+    route_table: Option<u32>,
+    rule_priority: u32,
+    lan_address: Option<String>,
 }
 
 impl FloatingIp {
@@ -240,6 +286,11 @@ impl FloatingIp {
             uplink_arp: UplinkArp::default(),
             bridge: None,
             announce: None,
+            policy_routing: true,
+            anti_spoofing: true,
+            route_table: None,
+            rule_priority: DEFAULT_RULE_PRIORITY,
+            lan_address: None,
         }
     }
 
@@ -250,10 +301,32 @@ impl FloatingIp {
         IfName::new(format!("fip{:012x}", fnv1a(attachment_id.as_bytes()) >> 16)).expect("15 valid bytes")
     }
 
+    /// The policy rules this spec asks for; `None` in bridge mode or with
+    /// policy routing and anti-spoofing both off.
+    pub fn rule_plan(&self) -> Option<RulePlan> {
+        if self.mode != Mode::Routed || !(self.policy_routing || self.anti_spoofing) {
+            return None;
+        }
+        let table = match self.policy_routing {
+            true => self.route_table.unwrap_or_else(|| default_table(&self.lan_ifname())),
+            false => crate::route::TABLE_MAIN,
+        };
+        Some(RulePlan { table, priority: self.rule_priority, spoof: self.anti_spoofing })
+    }
+
     /// The owner mark of this attachment's host veth, for a pod namespace
     /// of nsfs inode `pod_netns_inode`.
     pub fn owner_mark(&self, pod_netns_inode: u64) -> OwnerMark {
+        let rules = self.rule_plan();
         OwnerMark {
+            rules,
+            gateways: match rules {
+                Some(r) if r.policy_routing() => self
+                    .addrs()
+                    .map(|a| IpPrefix::new(a.gateway, a.address.len()).expect("same family, checked in build"))
+                    .collect(),
+                _ => Vec::new(),
+            },
             attachment_id: self.attachment_id.clone(),
             pod_netns_inode,
             lan: match self.mode {
@@ -284,6 +357,38 @@ impl FloatingIpBuilder {
     /// key. Printable ASCII without spaces or commas, at most 128 bytes.
     pub fn attachment_id(mut self, id: impl Into<String>) -> Self {
         self.attachment_id = Some(id.into());
+        self
+    }
+    /// Routed mode: source policy routing through the LAN interface's
+    /// table (default on). See [`FloatingIp::policy_routing`].
+    pub fn policy_routing(mut self, on: bool) -> Self {
+        self.policy_routing = on;
+        self
+    }
+    /// Routed mode: drop what the pod sends from other sources (default
+    /// on). See [`FloatingIp::anti_spoofing`].
+    pub fn anti_spoofing(mut self, on: bool) -> Self {
+        self.anti_spoofing = on;
+        self
+    }
+    /// The policy routing table of the LAN interface (default
+    /// [`default_table`]); 0 and 253-255 are refused.
+    pub fn route_table(mut self, table: u32) -> Self {
+        self.route_table = Some(table);
+        self
+    }
+    /// The first of the three policy rule priorities (default
+    /// [`DEFAULT_RULE_PRIORITY`]): 1..=32763, so that all three come
+    /// before the `main` rule (32766).
+    pub fn rule_priority(mut self, priority: u32) -> Self {
+        self.rule_priority = priority;
+        self
+    }
+    /// An IPv4 address for the LAN interface (`"10.0.0.4/23"`), added when
+    /// the interface has none in the floating subnet. Needed on a VLAN
+    /// device floatip creates: the host ARPs for the gateway with it.
+    pub fn lan_address(mut self, address: impl Into<String>) -> Self {
+        self.lan_address = Some(address.into());
         self
     }
     /// The route protocol number that marks the host routes and proxy
@@ -463,7 +568,46 @@ impl FloatingIpBuilder {
                 return Err(Error::invalid("announce mac", a.mac.unwrap_or_default(), "not a unicast MAC address"));
             }
         }
+        if let Some(t) = self.route_table {
+            if t == 0 || (253..=255).contains(&t) {
+                return Err(Error::invalid(
+                    "route table",
+                    t,
+                    "0 is unspec and 253-255 are the kernel's default, main and local tables",
+                ));
+            }
+        }
+        if !(1..=32763).contains(&self.rule_priority) {
+            return Err(Error::invalid(
+                "rule priority",
+                self.rule_priority,
+                "must be 1..=32763: its three rules must come after local (0) and before main (32766)",
+            ));
+        }
+        let lan_address = match self.lan_address {
+            None => None,
+            Some(a) => {
+                let p: IpPrefix = a.parse()?;
+                let gw = ipv4.as_ref().map(|f| f.gateway);
+                if !p.is_ipv4() || p.is_host() || gw.is_some_and(|g| !p.contains(g)) || Some(p.addr()) == gw {
+                    return Err(Error::invalid(
+                        "lan address",
+                        &a,
+                        "must be an IPv4 address with a prefix length, in the subnet of the IPv4 gateway and not the gateway",
+                    ));
+                }
+                if ipv4.as_ref().is_some_and(|f| f.address.addr() == p.addr()) {
+                    return Err(Error::invalid("lan address", &a, "is the floating IP"));
+                }
+                Some(p)
+            }
+        };
         let spec = FloatingIp {
+            policy_routing: self.policy_routing,
+            anti_spoofing: self.anti_spoofing,
+            route_table: self.route_table,
+            rule_priority: self.rule_priority,
+            lan_address,
             host_mac: self.host_mac.unwrap_or_else(|| mark::derived_mac(&attachment_id, b'h')),
             pod_mac: self.pod_mac.unwrap_or_else(|| mark::derived_mac(&attachment_id, b'p')),
             attachment_id,
@@ -588,6 +732,7 @@ mod tests {
         let m = Mac([2, 0, 0, 0, 0, 9]);
         assert_eq!(b().macs(Some(m), None).build().unwrap().host_mac, m);
         assert_eq!(a.owner_mark(7).lan.unwrap().as_str(), "up0");
+        assert_eq!(a.owner_mark(7).rules.unwrap().table, default_table(&IfName::new("up0").unwrap()));
         assert!(b().attachment_id("x".repeat(128)).build().is_ok());
     }
 }
