@@ -174,6 +174,11 @@ fn gc_removes_only_floatips_invalid_objects_and_orphans() {
     lan.host_a.ip("route add 10.0.0.171/32 dev fip0123456789ab");
     lan.host_a.ip("route add 10.0.0.172/32 dev fip0123456789ab proto 70");
     lan.host_a.ip("neigh add proxy 10.0.0.173 dev up0");
+    // Rules: an orphan of floatip's (its veth is gone), and look-alikes
+    // without floatip's protocol, one on a veth that GC removes.
+    lan.host_a.ip("rule add priority 2002 iif fipgone00000 blackhole proto 70");
+    lan.host_a.ip("rule add priority 2002 iif fipgone00001 blackhole");
+    lan.host_a.ip(&format!("rule add priority 2500 iif {} lookup main", specs[1].host_ifname));
     let removed = host(&lan.host_a).gc(["gc0/eth0"]).unwrap();
     assert!(!removed.is_empty());
     let names = links(&lan.host_a);
@@ -191,11 +196,19 @@ fn gc_removes_only_floatips_invalid_objects_and_orphans() {
     let routes: Vec<String> = lan.host_a.ip_json("route show").iter().map(|r| r["dst"].to_string()).collect();
     assert!(routes.iter().any(|r| r.contains("10.0.0.171")), "{routes:?}");
     assert!(!routes.iter().any(|r| r.contains("10.0.0.172")), "floatip's orphan route stays: {routes:?}");
+    let rules = lan.host_a.ip_json("rule show");
+    let on = |iif: &str| rules.iter().filter(|r| r["iif"] == iif).count();
+    assert_eq!(on(specs[0].host_ifname.as_str()), 3, "the valid attachment's rules stay");
+    assert_eq!(on(specs[2].host_ifname.as_str()), 0, "an invalid attachment's rules go");
+    assert_eq!(on(specs[1].host_ifname.as_str()), 1, "a hand-made rule on a removed veth stays: {rules:?}");
+    assert_eq!((on("fipgone00000"), on("fipgone00001")), (0, 1), "{rules:?}");
     assert!(specs[0].check().unwrap().is_empty());
     assert!(lan.peer.ping("10.0.0.160"));
     // GC again: nothing more of floatip's to remove.
     assert!(host(&lan.host_a).gc(["gc0/eth0"]).unwrap().is_empty());
     specs[0].detach().unwrap();
+    lan.host_a.ip("rule del priority 2002 iif fipgone00001 blackhole");
+    lan.host_a.ip(&format!("rule del priority 2500 iif {} lookup main", specs[1].host_ifname));
 }
 
 /// Two attachments asking for one floating IP at once: exactly one wins,
@@ -437,6 +450,15 @@ fn the_watcher_repairs_flaps_deletions_and_a_recreated_uplink() {
     lan.host_a.ip("-6 neigh del proxy 2001:db8::198 dev up0");
     eventually("the proxy entries back", healthy);
     assert!(lan.peer.ping("10.0.0.198") && lan.peer.ping("2001:db8::198"), "after the entries were deleted");
+    // A host network manager that flushes foreign rules and routes: the
+    // anti-spoofing rule and the table's default route go.
+    let t = floatip::default_table(&floatip::IfName::new("up0").unwrap());
+    lan.host_a.ip(&format!("rule del priority 2002 iif {}", f.host_ifname));
+    lan.host_a.ip(&format!("route del default table {t}"));
+    lan.host_a.ip(&format!("-6 rule del priority 2000 from 2001:db8::198 iif {}", f.host_ifname));
+    assert!(!healthy());
+    eventually("the rules and the table route back", healthy);
+    assert!(lan.peer.ping("10.0.0.198") && lan.peer.ping("2001:db8::198"), "after the rules were deleted");
     // The uplink deleted and made again, as a bond or VLAN is re-created:
     // new ifindex, default settings.
     lan.switch.ip("link del p-a");

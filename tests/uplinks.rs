@@ -31,7 +31,9 @@ fn info_data(ns: &TestNs, dev: &str) -> serde_json::Value {
 
 /// Two VLANs (100 and 200) on hostA's trunk `up0`, a pod on each. The
 /// switch is a VLAN-aware bridge: hostA's port carries both VLANs tagged,
-/// each VLAN's gateway and peer sit on untagged access ports.
+/// each VLAN's gateway and peer sit on untagged access ports. `up0.100` is
+/// the operator's (with a host address and an MTU of its own); `up0.200`
+/// floatip makes, with the host address the spec gives (`lan_address`).
 ///
 /// | VLAN | subnet | gateway | hostA (`up0.VID`) | peer | pod |
 /// |---|---|---|---|---|---|
@@ -45,12 +47,9 @@ fn vlans_on_a_trunk_end_to_end() {
     plug(&switch, &host_a, "up0", "p-a", Some([2, 0, 0, 0, 0x0a, 1]));
     host_a.ip("link set up0 up");
 
-    // The operator's VLAN devices, made as `ip link add ... type vlan`
-    // makes them, each with a host address in its VLAN's subnet. floatip
-    // then uses the existing device. (When floatip creates `up0.VID`
-    // itself, that device has no address and no route, so the host cannot
-    // reach the VLAN's gateway: a known library limitation, a separate
-    // issue.)
+    // The operator's VLAN device, made as `ip link add ... type vlan`
+    // makes it, with a host address in its VLAN's subnet and a smaller
+    // MTU: floatip uses it as it is.
     let made = host_a.ip_raw("link add link up0 name up0.100 type vlan id 100");
     if !made.status.success() {
         let err = String::from_utf8_lossy(&made.stderr);
@@ -66,6 +65,7 @@ fn vlans_on_a_trunk_end_to_end() {
             .pod_netns_name(pod.name.clone())
             .ipv4("10.0.100.100/24", "10.0.100.1")
             .vlan(100)
+            .lan_address("10.0.100.2/24")
             .build()
             .unwrap();
         let e = f.attach().unwrap_err();
@@ -75,11 +75,8 @@ fn vlans_on_a_trunk_end_to_end() {
         eprintln!("vlans_on_a_trunk_end_to_end: no 8021q in this kernel: tested the typed refusal only");
         return;
     }
-    host_a.ip("link add link up0 name up0.200 type vlan id 200");
-    for vid in [100, 200] {
-        host_a.ip(&format!("addr add 10.0.{vid}.2/24 dev up0.{vid}"));
-        host_a.ip(&format!("link set up0.{vid} up"));
-    }
+    host_a.ip("addr add 10.0.100.2/24 dev up0.100");
+    host_a.ip("link set up0.100 mtu 1400 up");
 
     // The switch: VLAN filtering, hostA's port a trunk of 100 and 200.
     switch.ip("link set br0 type bridge vlan_filtering 1");
@@ -107,10 +104,14 @@ fn vlans_on_a_trunk_end_to_end() {
         }
     }
     let (gw100, peer100, gw200, peer200) = (&members[0], &members[1], &members[2], &members[3]);
-    // The host reaches each VLAN's gateway through its VLAN device.
-    assert!(host_a.ping("10.0.100.1") && host_a.ping("10.0.200.1"), "hostA -> the VLANs' gateways");
+    // The host reaches the operator's VLAN's gateway through its device.
+    assert!(host_a.ping("10.0.100.1"), "hostA -> gw100");
+    // Something behind VLAN 200's gateway.
+    gw200.ip("addr add 172.16.200.5/32 dev lo");
+    gw200.ip("route add default via 10.0.200.2");
 
-    // The announcements of both attaches, as the trunk's far side sees them.
+    // The announcements of both attaches, and every ARP on the trunk, as
+    // its far side sees them.
     let cap = Capture::start(&switch, "p-a", "vlan and arp");
     let pods = [TestNs::new("vlan-pod100"), TestNs::new("vlan-pod200")];
     let specs: Vec<FloatingIp> = [100u16, 200]
@@ -122,6 +123,7 @@ fn vlans_on_a_trunk_end_to_end() {
                 .pod_netns_name(pod.name.clone())
                 .ipv4(format!("10.0.{vid}.100/24"), format!("10.0.{vid}.1"))
                 .vlan(*vid)
+                .lan_address(format!("10.0.{vid}.2/24"))
                 .build()
                 .unwrap()
         })
@@ -129,8 +131,16 @@ fn vlans_on_a_trunk_end_to_end() {
     for (vid, f) in [100, 200].iter().zip(&specs) {
         let done = f.attach().unwrap();
         assert_eq!(done.uplink_mac.unwrap().to_string(), HOST_A_MAC);
-        // floatip used the operator's device instead of making one.
-        assert!(done.changes.iter().all(|c| !c.contains("type vlan")), "{done}");
+        if *vid == 100 {
+            // floatip used the operator's device (and its address) as it is.
+            assert!(done.changes.iter().all(|c| !c.contains("type vlan") && !c.starts_with("ip addr add")), "{done}");
+        } else {
+            assert!(done.changes.iter().any(|c| c.contains("name up0.200 type vlan id 200")), "{done}");
+            assert!(done.changes.iter().any(|c| c == "ip addr add 10.0.200.2/24 dev up0.200"), "{done}");
+        }
+        // The veths take the VLAN device's MTU, not the trunk's.
+        let want = if *vid == 100 { 1400 } else { 1500 };
+        assert_eq!(host_a.ip_json(&format!("link show dev {}", f.host_ifname))[0]["mtu"], want);
         assert!(
             netlab::find(
                 &host_a.ip_json(&format!("neigh show proxy dev up0.{vid}")),
@@ -162,17 +172,31 @@ fn vlans_on_a_trunk_end_to_end() {
     }
     assert!(lines.iter().filter(|l| l.contains("who-has")).all(|l| l.contains(HOST_A_MAC)), "{text}");
 
-    // Each VLAN's peer reaches its pod, each pod its gateway.
+    // Each VLAN's peer reaches its pod, each pod its gateway; the trunk
+    // watched for how hostA resolves the gateways.
+    let arps = Capture::start(&switch, "p-a", "vlan and arp");
     assert!(peer100.ping("10.0.100.100"), "peer100 -> pod100");
     assert!(peer200.ping("10.0.200.100"), "peer200 -> pod200");
     assert!(pods[0].ping("10.0.100.1"), "pod100 -> gw100");
     assert!(pods[1].ping("10.0.200.1"), "pod200 -> gw200");
+    assert!(pods[1].ping("172.16.200.5"), "pod200 -> behind gw200, by the VLAN's table");
+    assert!(host_a.ping("10.0.200.1"), "hostA -> gw200 through the VLAN device floatip made");
     // Proxy ARP on each VLAN device answered for the pods: the LAN side
     // holds hostA's MAC for them.
     assert_eq!(peer100.neigh_mac("10.0.100.100").as_deref(), Some(HOST_A_MAC));
     assert_eq!(gw100.neigh_mac("10.0.100.100").as_deref(), Some(HOST_A_MAC));
     assert_eq!(peer200.neigh_mac("10.0.200.100").as_deref(), Some(HOST_A_MAC));
     assert_eq!(gw200.neigh_mac("10.0.200.100").as_deref(), Some(HOST_A_MAC));
+    // hostA resolved each gateway with a sender address of that VLAN's
+    // subnet, never another's.
+    let lines = arps.decode_when(|l| l.iter().any(|x| x.contains("who-has 10.0.200.1 tell")));
+    let text = lines.join("\n");
+    assert!(lines.iter().any(|l| l.contains("who-has 10.0.200.1 tell")), "hostA never asked for gw200:\n{text}");
+    for vid in [100, 200] {
+        for a in lines.iter().filter(|l| l.contains(&format!("who-has 10.0.{vid}.1 tell"))) {
+            assert!(a.contains(&format!("vlan {vid},")) && a.contains(&format!("tell 10.0.{vid}.2")), "{a}\n{text}");
+        }
+    }
 
     for f in &specs {
         f.detach().unwrap();

@@ -6,7 +6,7 @@
 //! (`neigh_ifdown()` → `pneigh_ifdown()` in `net/core/neighbour.c`), and
 //! re-creating a bond or VLAN starts it with default settings. Nothing
 //! re-adds them unless something watches rtnetlink. The watcher subscribes
-//! to the link, neighbour and IPv4/IPv6 route groups of the host namespace,
+//! to the link, neighbour and IPv4/IPv6 route and rule groups of the host namespace,
 //! and after each burst of relevant events runs
 //! [`Host::reconcile`](crate::Host::reconcile), which
 //! reads the owner marks and repairs from them alone.
@@ -30,12 +30,14 @@ use crate::error::{Error, Result};
 use crate::netns::Netns;
 
 /// `RTNLGRP_LINK`, `RTNLGRP_NEIGH`, `RTNLGRP_IPV4_ROUTE`,
-/// `RTNLGRP_IPV6_ROUTE` (`<linux/rtnetlink.h>`).
-const GROUPS: [u32; 4] = [1, 3, 7, 11];
+/// `RTNLGRP_IPV4_RULE`, `RTNLGRP_IPV6_ROUTE`, `RTNLGRP_IPV6_RULE`
+/// (`<linux/rtnetlink.h>`).
+const GROUPS: [u32; 6] = [1, 3, 7, 8, 11, 19];
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
 const RTM_DELROUTE: u16 = 25;
 const RTM_DELNEIGH: u16 = 29;
+const RTM_DELRULE: u16 = 33;
 const NTF_PROXY: u8 = 0x08;
 /// How often an idle watcher looks at its stop flag.
 const IDLE: Duration = Duration::from_millis(100);
@@ -222,7 +224,9 @@ fn relevant(buf: &[u8], protocol: u8) -> bool {
         let len = m.length() as usize;
         let payload = m.payload();
         let hit = match m.message_type() {
-            RTM_NEWLINK | RTM_DELLINK => true,
+            // A deleted rule (rare: host network managers that flush
+            // foreign rules do it) is always worth a pass.
+            RTM_NEWLINK | RTM_DELLINK | RTM_DELRULE => true,
             // struct rtmsg: rtm_protocol is byte 5.
             RTM_DELROUTE => payload.get(5) == Some(&protocol),
             // struct ndmsg: ndm_flags is byte 10.

@@ -36,6 +36,19 @@ use crate::gil::without_gil;
 /// the pod's address, the default) or ``"proxy_arp"`` (blanket
 /// ``proxy_arp`` on the uplink).
 ///
+/// Routed mode adds, per floating IP, source policy rules on the host (see
+/// ``docs/guide.md``, "Topologies"): ``policy_routing`` (default True)
+/// sends what the main table would route by its default route through the
+/// floating subnet's gateway instead, via the LAN interface's table
+/// ``route_table`` (default ``default_table(lan_ifname)``; never 0 or
+/// 253-255); ``anti_spoofing`` (default True) drops what the pod sends from
+/// any other source; ``rule_priority`` (default ``DEFAULT_RULE_PRIORITY``,
+/// 2000) is the first of the three rule priorities. ``lan_address``
+/// (``"10.0.0.4/23"``) is added to the LAN interface when it has no IPv4
+/// address in the floating subnet (a VLAN device floatip creates): without
+/// one, a routed IPv4 attach raises ``InvalidArgumentError``, as the host
+/// would ARP for the gateway from another subnet.
+///
 /// Everything is validated when the object is made, before anything
 /// touches the kernel: a bad value raises ``InvalidArgumentError``.
 #[pyclass(frozen, eq, module = "floatip", name = "FloatingIp")]
@@ -71,7 +84,8 @@ impl PyFloatingIp {
     #[pyo3(signature = (
         pod_key, uplink, *, attachment_id=None, route_protocol=None, pod_netns_path=None, pod_netns_name=None,
         create_pod_netns=None, host_netns=None, ipv4=None, ipv6=None, vlan=None, host_ifname=None, pod_ifname=None,
-        mtu=None, host_mac=None, pod_mac=None, uplink_arp="proxy_entry", bridge=None, announce=None
+        mtu=None, host_mac=None, pod_mac=None, uplink_arp="proxy_entry", bridge=None, announce=None,
+        policy_routing=true, anti_spoofing=true, route_table=None, rule_priority=None, lan_address=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -95,6 +109,11 @@ impl PyFloatingIp {
         uplink_arp: &str,
         bridge: Option<String>,
         announce: Option<Bound<'_, PyAny>>,
+        policy_routing: bool,
+        anti_spoofing: bool,
+        route_table: Option<u32>,
+        rule_priority: Option<u32>,
+        lan_address: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let err = |e| to_pyerr(py, e);
         let given = [pod_netns_path.is_some(), pod_netns_name.is_some(), create_pod_netns.is_some()];
@@ -152,6 +171,16 @@ impl PyFloatingIp {
         });
         if let Some(br) = bridge {
             b = b.bridge(br);
+        }
+        b = b.policy_routing(policy_routing).anti_spoofing(anti_spoofing);
+        if let Some(t) = route_table {
+            b = b.route_table(t);
+        }
+        if let Some(p) = rule_priority {
+            b = b.rule_priority(p);
+        }
+        if let Some(a) = lan_address {
+            b = b.lan_address(prefix_text(&a)?);
         }
         // None: the mode's default (routed announces, bridge does not);
         // True: the default options; False: off; or AnnounceOptions.
@@ -232,6 +261,32 @@ impl PyFloatingIp {
     #[getter]
     fn route_protocol(&self) -> u8 {
         self.spec.route_protocol
+    }
+    /// Whether routed egress goes by the LAN interface's table.
+    #[getter]
+    fn policy_routing(&self) -> bool {
+        self.spec.policy_routing
+    }
+    /// Whether the host drops what the pod sends from other sources.
+    #[getter]
+    fn anti_spoofing(&self) -> bool {
+        self.spec.anti_spoofing
+    }
+    /// The policy routing table (routed mode with policy routing), else
+    /// None.
+    #[getter]
+    fn route_table(&self) -> Option<u32> {
+        self.spec.rule_plan().filter(|p| p.policy_routing()).map(|p| p.table)
+    }
+    /// The first of the three rule priorities.
+    #[getter]
+    fn rule_priority(&self) -> u32 {
+        self.spec.rule_priority
+    }
+    /// The IPv4 address given for the LAN interface, else None.
+    #[getter]
+    fn lan_address(&self) -> Option<String> {
+        self.spec.lan_address.map(|p| p.to_string())
     }
     /// The uplink on the LAN.
     #[getter]

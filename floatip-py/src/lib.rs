@@ -60,6 +60,18 @@ fn _floatip(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NUD_FAILED", NUD_FAILED)?;
     m.add("NUD_PERMANENT", NUD_PERMANENT)?;
     m.add("DEFAULT_ROUTE_PROTOCOL", floatip::floating::mark::DEFAULT_PROTOCOL)?;
+    m.add("DEFAULT_RULE_PRIORITY", floatip::DEFAULT_RULE_PRIORITY)?;
+    m.add("DEFAULT_TABLE_BASE", floatip::DEFAULT_TABLE_BASE)?;
+    m.add_function(wrap_pyfunction!(default_table, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
+}
+
+/// The default policy routing table of a LAN interface:
+/// ``DEFAULT_TABLE_BASE`` + 16 bits of a hash of its name (stable when the
+/// interface is re-created).
+#[pyfunction]
+fn default_table(py: Python<'_>, lan_ifname: &str) -> PyResult<u32> {
+    let n = floatip::IfName::new(lan_ifname).map_err(|e| errors::to_pyerr(py, e))?;
+    Ok(floatip::default_table(&n))
 }

@@ -120,6 +120,14 @@ def test_vlan_attach_is_not_supported_here_and_changes_nothing(lab: Lab) -> None
         vlan=100,
     )
     assert fip.lan_ifname == "up0.100"
+    # A VLAN device floatip would make has no address: refused first.
+    with pytest.raises(floatip.InvalidArgumentError, match="lan_address"):
+        fip.attach()
+    fip = floatip.FloatingIp(
+        "default/v", "up0", host_netns=lan.host_a.ns, pod_netns_name=pod.name, ipv4=("10.0.0.130/23", "10.0.0.1"),
+        vlan=100, lan_address="10.0.0.4/23",
+    )
+    assert fip.lan_address == "10.0.0.4/23"
     with pytest.raises(floatip.NotSupportedError) as e:
         fip.attach()
     assert e.value.ext_ack == "Unknown device type"

@@ -109,7 +109,12 @@ def test_list_reads_the_marks(lab: Lab) -> None:
     for f, a, pod, ip in ((f1, a1, p1, "10.0.0.101"), (f2, a2, p2, "10.0.0.102")):
         link = host_link(lan.host_a, f.host_ifname)
         assert link is not None
-        assert a.mark == f"floatip/1 id={f.attachment_id} ns={inode(pod)} lan=up0 ip={ip} pod={f.pod_key}"
+        table = floatip.default_table("up0")
+        assert f.route_table == table
+        assert a.mark == (
+            f"floatip/1 id={f.attachment_id} ns={inode(pod)} lan=up0 ip={ip} "
+            f"table={table} prio=2000 spoof=drop gw=10.0.0.1/23 pod={f.pod_key}"
+        )
         assert link["ifalias"] == a.mark
         assert link["address"] == f.host_mac == a.host_mac
         assert pod.ip_json("link", "show", "dev", "eth0")[0]["address"] == f.pod_mac
@@ -188,6 +193,65 @@ def test_list_reads_the_marks(lab: Lab) -> None:
     assert lan.peer.ping("10.0.0.101"), "pod 1 still answers"
 
 
+def rules(host: TestNs, iif: str) -> list[tuple[int, str, str, str | None]]:
+    """The host's IPv4 rules on ``iif`` as (priority, src, action or table,
+    protocol), read with iproute2."""
+    out: list[tuple[int, str, str, str | None]] = []
+    for r in host.ip_json("rule", "show"):
+        if r.get("iif") == iif:
+            out.append((r["priority"], r["src"], r.get("table") or r["action"], r.get("protocol")))
+    return out
+
+
+def test_policy_rules_and_their_options(lab: Lab) -> None:
+    lan = lab.lan("pr")
+    pod = lab.ns("pr-pod")
+    host = floatip.Host(lan.host_a.name)
+    f = spec(lan.host_a, pod, "pr/eth0", "10.0.0.111/23")
+    assert (f.policy_routing, f.anti_spoofing, f.rule_priority) == (True, True, floatip.DEFAULT_RULE_PRIORITY)
+    table = str(floatip.default_table("up0"))
+    host.attach(f)
+    assert rules(lan.host_a, f.host_ifname) == [
+        (2000, "10.0.0.111", "main", "70"),
+        (2001, "10.0.0.111", table, "70"),
+        (2002, "all", "blackhole", "70"),
+    ]
+    routes = {(r["dst"], r.get("gateway")) for r in lan.host_a.ip_json("route", "show", "table", table)}
+    assert routes == {("10.0.0.0/23", None), ("default", "10.0.0.1")}
+    host.detach(f)
+    assert rules(lan.host_a, f.host_ifname) == []
+    assert lan.host_a.ip_json("route", "show", "table", table) == [], "the last pod's table is emptied"
+
+    # Anti-spoofing alone, at other priorities; then neither.
+    g = floatip.FloatingIp(
+        "default/web", "up0", attachment_id="pr2/eth0", host_netns=lan.host_a.ns, pod_netns_name=pod.name,
+        ipv4=("10.0.0.112/23", "10.0.0.1"), announce=False, policy_routing=False, rule_priority=500,
+    )
+    assert g.route_table is None
+    host.attach(g)
+    assert rules(lan.host_a, g.host_ifname) == [(501, "10.0.0.112", "main", "70"), (502, "all", "blackhole", "70")]
+    assert host.check(g) == []
+    host.detach(g)
+    h = floatip.FloatingIp(
+        "default/web", "up0", attachment_id="pr3/eth0", host_netns=lan.host_a.ns, pod_netns_name=pod.name,
+        ipv4=("10.0.0.113/23", "10.0.0.1"), announce=False, policy_routing=False, anti_spoofing=False,
+    )
+    host.attach(h)
+    assert rules(lan.host_a, h.host_ifname) == []
+    host.detach(h)
+
+    # Bad values are refused before anything is changed.
+    v4 = ("10.0.0.114/23", "10.0.0.1")
+    with pytest.raises(floatip.InvalidArgumentError):
+        floatip.FloatingIp("k", "up0", pod_netns_name=pod.name, ipv4=v4, route_table=254)
+    with pytest.raises(floatip.InvalidArgumentError):
+        floatip.FloatingIp("k", "up0", pod_netns_name=pod.name, ipv4=v4, route_table=0)
+    with pytest.raises(floatip.InvalidArgumentError):
+        floatip.FloatingIp("k", "up0", pod_netns_name=pod.name, ipv4=v4, rule_priority=32764)
+    with pytest.raises(floatip.InvalidArgumentError):
+        floatip.FloatingIp("k", "up0", pod_netns_name=pod.name, ipv4=v4, lan_address="10.9.0.4/24")
+
+
 def test_route_protocol(lab: Lab) -> None:
     lan = lab.lan("rp")
     pod = lab.ns("rp-pod")
@@ -204,7 +268,10 @@ def test_route_protocol(lab: Lab) -> None:
     assert (h70.route_protocol, h99.route_protocol) == (70, 99)
     assert repr(h99) == f"Host({lan.host_a.name!r}, route_protocol=99)"
     [seen70] = h70.list()
-    assert seen70.state == "partial" and len(seen70.missing) == 2
+    # Missing for 70: the host route, the proxy entry and the three rules
+    # (all of them protocol 99's). The table's routes serve whoever made
+    # them: compared by destination, gateway and device.
+    assert seen70.state == "partial" and len(seen70.missing) == 5, seen70.missing
     [seen99] = h99.list()
     assert (seen99.attachment_id, seen99.state) == ("rp/eth0", "complete")
     # GC by protocol 70 with the attachment valid: nothing of 99 is its.
@@ -272,7 +339,11 @@ def test_gc_removes_the_invalid_and_nothing_else(lab: Lab) -> None:
     assert any("neigh del proxy 10.0.0.112" in r for r in removed), removed
     assert any("neigh del proxy 10.0.0.113" in r for r in removed), removed
     assert any("route del 10.0.0.197/32" in r for r in removed), removed
-    assert len(removed) == 4, removed
+    # And the rules of the invalid attachment and of the veth deleted by
+    # hand (rules name their veth and outlive it): three each.
+    rule_lines = [r for r in removed if r.startswith("ip rule del")]
+    assert len(rule_lines) == 6 and len(removed) == 10, removed
+    assert a.ip_json("rule", "show", "iif", drop.host_ifname) == []
     assert host_link(a, drop.host_ifname) is None and p2.link_names() == ["lo"]
     assert proxies(a) == {"10.0.0.111": "70", "10.0.0.199": None}
     with a.handle() as h:

@@ -66,39 +66,35 @@ pub(super) fn table_routes(table: u32, lan_index: u32, gateways: &[IpPrefix], pr
     out
 }
 
-/// Makes sure table `table` has `routes`: adds the missing ones and
-/// accepts one that is there already only if it is the same (two floating
-/// subnets with different gateways cannot share one table's default
-/// route). Returns the routes added, in `ip` words. Never undone by a
-/// rollback route by route: the table serves every pod of the LAN
-/// interface.
+/// Makes sure table `table` has `routes`: one dump of the table, then the
+/// missing ones added (none, for every pod but a LAN interface's first).
+/// A route to the same destination that is there already must be the same
+/// (two floating subnets with different gateways cannot share one table's
+/// default route). Returns the routes added, in `ip` words, with their
+/// family. Call under the table's lock. Never undone route by route: the
+/// table serves every pod of the LAN interface.
 pub(super) fn ensure_table(h: &Handle, table: u32, routes: &[Route]) -> Result<Vec<(String, bool)>> {
     let mut added = Vec::new();
-    let mut present: Option<Vec<Route>> = None;
-    for r in routes {
-        match h.route_add(r) {
-            Ok(()) => added.push((route_words(r), r.dst.is_ipv4())),
-            Err(e) if e.is_already_exists() => {
-                let have = match &mut present {
-                    Some(v) => v,
-                    None => present.insert(h.routes(RouteFilter { table: Some(table), ..Default::default() })?),
-                };
-                let same = have.iter().any(|x| x.dst == r.dst && x.gateway == r.gateway && x.oif == r.oif);
-                if !same {
-                    let found = have
-                        .iter()
-                        .find(|x| x.dst == r.dst)
-                        .map(|x| x.to_string())
-                        .unwrap_or_else(|| "another route to it".into());
+    for v4 in [true, false] {
+        let want: Vec<&Route> = routes.iter().filter(|r| r.dst.is_ipv4() == v4).collect();
+        if want.is_empty() {
+            continue;
+        }
+        let have = h.routes(RouteFilter { ipv4: Some(v4), table: Some(table), ..Default::default() })?;
+        for r in want {
+            match have.iter().find(|x| x.dst == r.dst) {
+                Some(x) if x.gateway == r.gateway && x.oif == r.oif => {}
+                Some(x) => {
                     return Err(conflict(
                         format!("route {} table {table}", r.dst),
-                        format!(
-                            "table {table} has {found}: give this floating subnet a table of its own (route_table)"
-                        ),
-                    ));
+                        format!("table {table} has {x}: give this floating subnet a table of its own (route_table)"),
+                    ))
+                }
+                None => {
+                    super::ignore_exists(h.route_add(r))?;
+                    added.push((route_words(r), v4));
                 }
             }
-            Err(e) => return Err(e),
         }
     }
     Ok(added)

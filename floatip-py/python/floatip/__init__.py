@@ -28,6 +28,8 @@ to share between threads. See ``docs/python.md``.
 
 from floatip._floatip import (
     DEFAULT_ROUTE_PROTOCOL,
+    DEFAULT_RULE_PRIORITY,
+    DEFAULT_TABLE_BASE,
     NUD_FAILED,
     NUD_INCOMPLETE,
     NUD_PERMANENT,
@@ -65,6 +67,7 @@ from floatip._floatip import (
     WatchReport,
     Watcher,
     __version__,
+    default_table,
 )
 
 __all__ = [
@@ -78,6 +81,9 @@ __all__ = [
     "BackgroundAnnounce",
     "ConflictError",
     "DEFAULT_ROUTE_PROTOCOL",
+    "DEFAULT_RULE_PRIORITY",
+    "DEFAULT_TABLE_BASE",
+    "default_table",
     "Drift",
     "FloatingIp",
     "FloatipError",

@@ -72,6 +72,9 @@ __all__ = [
     "NUD_FAILED",
     "NUD_PERMANENT",
     "DEFAULT_ROUTE_PROTOCOL",
+    "DEFAULT_RULE_PRIORITY",
+    "DEFAULT_TABLE_BASE",
+    "default_table",
     "__version__",
 ]
 
@@ -91,6 +94,10 @@ NUD_PERMANENT: int
 # The route protocol (and NDA_PROTOCOL) of floatip's routes and proxy
 # entries unless a spec sets another: 70.
 DEFAULT_ROUTE_PROTOCOL: int
+DEFAULT_RULE_PRIORITY: int
+DEFAULT_TABLE_BASE: int
+
+def default_table(lan_ifname: str) -> int: ...
 
 # ---- exceptions ------------------------------------------------------------
 
@@ -429,6 +436,11 @@ class FloatingIp:
         uplink_arp: Literal["proxy_entry", "proxy_arp"] = "proxy_entry",
         bridge: str | None = None,
         announce: AnnounceOptions | bool | None = None,
+        policy_routing: bool = True,
+        anti_spoofing: bool = True,
+        route_table: int | None = None,
+        rule_priority: int | None = None,
+        lan_address: _IPPrefix | None = None,
     ) -> FloatingIp: ...
     @staticmethod
     def default_host_ifname(attachment_id: str) -> str: ...
@@ -443,6 +455,16 @@ class FloatingIp:
     def attachment_id(self) -> str: ...
     @property
     def route_protocol(self) -> int: ...
+    @property
+    def policy_routing(self) -> bool: ...
+    @property
+    def anti_spoofing(self) -> bool: ...
+    @property
+    def route_table(self) -> int | None: ...
+    @property
+    def rule_priority(self) -> int: ...
+    @property
+    def lan_address(self) -> str | None: ...
     @property
     def uplink(self) -> str: ...
     @property
