@@ -11,6 +11,8 @@ command -v arping >/dev/null || need+=(iputils-arping)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v iptables >/dev/null || need+=(iptables)
 command -v strace >/dev/null || need+=(strace)
+# tests/topology.rs: the LAN gateway advertises routes with the real daemon.
+command -v radvd >/dev/null || need+=(radvd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -446,9 +446,11 @@ impl TestNs {
 }
 
 /// A tcpdump capture on one interface of a test namespace: tcpdump is the
-/// independent reader of what went on the wire.
+/// independent reader of what went on the wire. Dropped without
+/// [`Capture::decode_when`] (a test that panics first), it stops its tcpdump
+/// and removes its file, so that no tcpdump keeps a namespace alive.
 pub struct Capture {
-    child: Child,
+    child: Option<Child>,
     file: String,
 }
 
@@ -471,7 +473,7 @@ impl Capture {
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(200));
-        Capture { child, file }
+        Capture { child: Some(child), file }
     }
 
     /// tcpdump's own decoding of what the file holds so far (`-e -vv`: with
@@ -485,7 +487,7 @@ impl Capture {
     /// VM may take long to get tcpdump scheduled), then stops tcpdump and
     /// returns the decoded lines. Stopping after a fixed delay instead
     /// loses frames tcpdump has not read yet.
-    pub fn decode_when(self, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    pub fn decode_when(mut self, done: impl Fn(&[String]) -> bool) -> Vec<String> {
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(10) {
             if let Ok(out) = self.read() {
@@ -496,17 +498,32 @@ impl Capture {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let child = self.child.take().expect("a capture is decoded once");
         // SAFETY: signalling the tcpdump child this capture started.
         #[allow(unsafe_code)]
         unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGINT);
+            libc::kill(child.id() as i32, libc::SIGINT);
         }
-        let child = self.child;
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let out = Command::new("tcpdump").args(["-r", &self.file, "-n", "-e", "-vv"]).output().unwrap();
         assert!(out.status.success(), "tcpdump -r: {}; capture said: {stderr}", String::from_utf8_lossy(&out.stderr));
         let _ = std::fs::remove_file(&self.file);
         String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: signalling the tcpdump child this capture started
+            // (not yet reaped, so the pid is still its).
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGINT);
+            }
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&self.file);
+        }
     }
 }
