@@ -729,11 +729,7 @@ impl FloatingIp {
             false => None,
         };
         if plan.policy_routing() {
-            let gws: Vec<IpPrefix> = self
-                .addrs()
-                .map(|a| IpPrefix::new(a.gateway, a.address.len()).expect("same family, checked in build"))
-                .collect();
-            let routes = policy::table_routes(plan.table, lan_if, &gws, self.route_protocol);
+            let routes = policy::table_routes(plan.table, lan_if, &self.gateways(), self.route_protocol);
             cx.step("policy table")?;
             let added = policy::ensure_table(cx.host, plan.table, &routes)?;
             let mut families = Vec::new();

@@ -9,7 +9,6 @@ use super::{default_route, link_opt, policy, OwnerMark, Site};
 use crate::error::Result;
 use crate::name::IfName;
 use crate::netlink::Handle;
-use crate::prefix::IpPrefix;
 use crate::route::RouteFilter;
 use crate::sysctl::SysctlKey;
 
@@ -217,8 +216,7 @@ impl FloatingIp {
             d.push(Drift { place: "host", expected: format!("no other rule on {hv}"), found: format!("rule {r}") });
         }
         if plan.policy_routing() {
-            let gws: Vec<IpPrefix> =
-                self.addrs().map(|a| IpPrefix::new(a.gateway, a.address.len()).expect("same family")).collect();
+            let gws = self.gateways();
             let have = host.routes(RouteFilter { table: Some(plan.table), ..Default::default() })?;
             for r in policy::table_routes(plan.table, lan_if, &gws, self.route_protocol) {
                 if !have.iter().any(|x| x.dst == r.dst && x.gateway == r.gateway && x.oif == r.oif) {

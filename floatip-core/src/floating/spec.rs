@@ -321,10 +321,7 @@ impl FloatingIp {
         OwnerMark {
             rules,
             gateways: match rules {
-                Some(r) if r.policy_routing() => self
-                    .addrs()
-                    .map(|a| IpPrefix::new(a.gateway, a.address.len()).expect("same family, checked in build"))
-                    .collect(),
+                Some(r) if r.policy_routing() => self.gateways(),
                 _ => Vec::new(),
             },
             attachment_id: self.attachment_id.clone(),
@@ -344,6 +341,15 @@ impl FloatingIp {
             Some(v) => IfName::new(format!("{}.{v}", self.uplink)).expect("checked in build"),
             None => self.uplink.clone(),
         }
+    }
+
+    /// Each floating address's gateway with the floating subnet's prefix
+    /// length (`10.0.0.1/23`), IPv4 first: what a LAN interface's policy
+    /// table routes by.
+    pub fn gateways(&self) -> Vec<IpPrefix> {
+        self.addrs()
+            .map(|a| IpPrefix::new(a.gateway, a.address.len()).expect("same family, checked in build"))
+            .collect()
     }
 
     /// The floating addresses, IPv4 first.
