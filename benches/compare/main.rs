@@ -322,6 +322,7 @@ fn run_reps(a: &Args, lab: &Lab, slots: &mut [Slot]) -> Result<(), String> {
                 s.measured.teardown.push(teardown);
             } else {
                 reset(lab, &all)?;
+                m.forget_pods()?;
                 println!(
                     "rep {:>2}/{} {:<10} setup {:>7.0} µs/pod  (state ok; {:.1} s; reset with detach_many)",
                     rep + 1,
@@ -339,12 +340,37 @@ fn run_reps(a: &Args, lab: &Lab, slots: &mut [Slot]) -> Result<(), String> {
 
 /// Removes `pods` whoever set them up (every method uses the same names),
 /// quickly: one `detach_many`, untimed. Used where only setup is measured.
+/// Checks that it left no rule and no route in table T behind.
 fn reset(lab: &Lab, pods: &[Pod]) -> Result<(), String> {
     let host = NetnsRef::Name(lab.host.name.clone());
     let specs: Vec<FloatingIp> =
         pods.iter().map(|p| floatip_spec(p, host.clone())).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
     FloatingIp::detach_many(&specs).map_err(|e| format!("reset: detach_many: {e}"))?;
-    Ok(())
+    no_policy_left(lab).map_err(|e| format!("reset (detach_many of {} pods): {e}", pods.len()))
+}
+
+/// `Err` naming them when the host has a rule of floatip's protocol or
+/// with an `iif` (either family), or a route in table T: what a removal
+/// of every pod must not leave behind.
+fn no_policy_left(lab: &Lab) -> Result<(), String> {
+    let h = lab.host.handle();
+    let e = |x: floatip::Error| x.to_string();
+    let mut left = Vec::new();
+    for v4 in [true, false] {
+        for r in h.rules(v4).map_err(e)? {
+            if r.protocol == lab::PROTO || r.iif.is_some() {
+                left.push(format!("rule {r}"));
+            }
+        }
+    }
+    let t = lab::table();
+    for r in h.routes(floatip::RouteFilter { ipv4: Some(true), table: Some(t), ..Default::default() }).map_err(e)? {
+        left.push(format!("route {} table {t}", r.dst));
+    }
+    match left.len() {
+        0 => Ok(()),
+        n => Err(format!("{n} left behind: {}", left.iter().take(6).cloned().collect::<Vec<_>>().join("; "))),
+    }
 }
 
 /// Setup of two methods alternated pod by pod (pod 2k with one, 2k+1 with
@@ -384,6 +410,8 @@ fn run_paired(a: &Args, lab: &Lab, slots: &mut [Slot], x: &str, y: &str) -> Resu
                 }
             }
             reset(lab, &made)?;
+            mx.forget_pods()?;
+            my.forget_pods()?;
             ratios.push(mean(&tx) / mean(&ty));
             println!(
                 "paired {}/{}: {x} {:.0} µs/pod, {y} {:.0} µs/pod, ratio {:.3}",
@@ -437,6 +465,7 @@ fn run_scale(a: &Args, lab: &Lab) -> Result<Value, String> {
     if left_ns > 0 || left_links > 0 {
         return Err(format!("detach_many left {left_ns} pod namespaces and {left_links} host veths behind"));
     }
+    no_policy_left(lab).map_err(|e| format!("detach_many of {n} pods: {e}"))?;
     // A third pass, the same again. A pass takes a few seconds, and a burst
     // of other work on this shared machine during one of them tilts that
     // pass's curve (seen: +25% over the last 300 pods of one pass, none in
@@ -547,16 +576,43 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
     if proxies(&h)? != 0 || removed.is_empty() {
         return Err("gc left proxy entries".into());
     }
+    no_policy_left(lab).map_err(|e| format!("gc of {n} orphans: {e}"))?;
     lab::delete_pod_namespaces();
-    // ... against removing the same objects one by one.
+    // ... against removing the same objects one by one: the veth, its
+    // three rules, the proxy entry, and table T's routes after the last.
     setup_all(&mut f, &all)?;
+    let table = lab::table();
+    let rules: Vec<Vec<floatip::Rule>> = all
+        .iter()
+        .map(|p| {
+            let (from, prio) = (floatip::IpPrefix::host(IpAddr::V4(p.ip)), lab::RULE_PRIORITY);
+            vec![
+                floatip::Rule::lookup(prio, floatip::route::TABLE_MAIN)
+                    .from(from)
+                    .iif(p.host_if.as_str())
+                    .suppress_prefixlength(0)
+                    .protocol(lab::PROTO),
+                floatip::Rule::lookup(prio + 1, table).from(from).iif(p.host_if.as_str()).protocol(lab::PROTO),
+                floatip::Rule::blackhole(prio + 2).iif(p.host_if.as_str()).protocol(lab::PROTO),
+            ]
+        })
+        .collect();
+    let table_routes =
+        h.routes(floatip::RouteFilter { ipv4: Some(true), table: Some(table), ..Default::default() }).map_err(err)?;
     let t = Instant::now();
-    for p in &all {
+    for (p, rules) in all.iter().zip(&rules) {
         let l = h.link_get(p.host_if.as_str()).map_err(err)?;
         h.link_del(l.index).map_err(err)?;
+        for r in rules {
+            h.rule_del(r).map_err(err)?;
+        }
         h.neigh_proxy_del(uplink, IpAddr::V4(p.ip)).map_err(err)?;
     }
+    for r in &table_routes {
+        h.route_del(r).map_err(err)?;
+    }
     let one_by_one = t.elapsed();
+    no_policy_left(lab).map_err(|e| format!("one-by-one removal of {n} pods: {e}"))?;
     lab::delete_pod_namespaces();
     settle(Duration::from_secs(if a.smoke { 2 } else { 60 }));
     let mx = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
