@@ -474,6 +474,14 @@ fn run_scale(a: &Args, lab: &Lab) -> Result<Value, String> {
     let curve_c = attach_curve(&mut f);
     let reset_c = reset(lab, &all);
     let (curve_c, ()) = (curve_c?, reset_c?);
+    // A control pass without policy routing and anti-spoofing (no rules,
+    // no table T): how much of the curve's rise the host's rules make.
+    // Reported, not a target.
+    f.rules = false;
+    let curve_ctl = attach_curve(&mut f);
+    let reset_ctl = reset(lab, &all);
+    let (curve_ctl, ()) = (curve_ctl?, reset_ctl?);
+    f.rules = true;
     settle(settle_max);
     let curve_m: Vec<f64> = (0..n).map(|k| median(&[curve_a[k], curve_b[k], curve_c[k]])).collect();
     let window = (n / 10).clamp(1, 100);
@@ -490,6 +498,13 @@ fn run_scale(a: &Args, lab: &Lab) -> Result<Value, String> {
         last(&curve_a) / first(&curve_a),
         last(&curve_b) / first(&curve_b),
         last(&curve_c) / first(&curve_c)
+    );
+    println!(
+        "scale {n} pods, control pass without rules (policy_routing and anti_spoofing off): first {window} {:.0} µs, \
+         last {window} {:.0} µs ({:.3}x)",
+        first(&curve_ctl),
+        last(&curve_ctl),
+        last(&curve_ctl) / first(&curve_ctl)
     );
     println!(
         "detach {n} pods: one by one {obo:.0} µs/pod, detach_many {bulk_per_pod:.0} µs/pod ({:.3}x); \
@@ -513,6 +528,8 @@ fn run_scale(a: &Args, lab: &Lab) -> Result<Value, String> {
         "attach_median_first_mean_us": first(&curve_m),
         "attach_median_last_mean_us": last(&curve_m),
         "attach_median_last_over_first": last(&curve_m) / first(&curve_m),
+        "attach_without_rules_us": curve_ctl,
+        "attach_without_rules_last_over_first": last(&curve_ctl) / first(&curve_ctl),
         "detach_one_by_one_us": one_by_one,
         "detach_one_by_one_mean_us": obo,
         "detach_many_total_us": us(bulk),
@@ -536,7 +553,9 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
     let host = floatip::Host::open(NetnsRef::Name(lab.host.name.clone())).map_err(err)?;
     let h = lab.host.handle();
     let uplink = h.link_get(lab::UPLINK).map_err(err)?.index;
+    let costs_before = policy_costs(&h)?;
     setup_all(&mut f, &all)?;
+    let costs_after = policy_costs(&h)?;
     let mut list_us = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
@@ -617,6 +636,17 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
     settle(Duration::from_secs(if a.smoke { 2 } else { 60 }));
     let mx = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
     println!(
+        "policy rules: {} before the pods, {} with {n}: IPv4 rule dump (each detach makes two) {:.0} µs -> {:.0} µs; \
+         route lookup through the rules (RTM_GETROUTE fibmatch, as attach's conflict check; every forwarded \
+         packet walks the same list) {:.1} µs -> {:.1} µs",
+        costs_before.rules,
+        costs_after.rules,
+        costs_before.rule_dump_us,
+        costs_after.rule_dump_us,
+        costs_before.lookup_us,
+        costs_after.lookup_us
+    );
+    println!(
         "lifecycle {n} pods: list {:.2} ms (median of 5); flap repair {:.1} ms median, {:.1} ms max over 20 (watcher: {} passes, {} repairs, pass latency median {:.1} ms); gc of {n} orphans {:.1} ms against {:.1} ms one by one ({:.3}x)",
         median(&list_us) / 1e3,
         median(&repair_us) / 1e3,
@@ -630,6 +660,10 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
     );
     Ok(json!({
         "pods": n,
+        "policy_costs": {
+            "before": {"rules": costs_before.rules, "rule_dump_us": costs_before.rule_dump_us, "lookup_us": costs_before.lookup_us},
+            "after": {"rules": costs_after.rules, "rule_dump_us": costs_after.rule_dump_us, "lookup_us": costs_after.lookup_us},
+        },
         "list_us": list_us,
         "list_median_us": median(&list_us),
         "flap_repair_us": repair_us,
@@ -640,6 +674,36 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
         "one_by_one_us": us(one_by_one),
         "gc_over_one_by_one": us(gc) / us(one_by_one),
     }))
+}
+
+/// What the host's policy rules cost as they grow with the pods.
+struct PolicyCosts {
+    /// IPv4 rules on the host.
+    rules: usize,
+    /// One dump of them (median of 20), what each detach does twice.
+    rule_dump_us: f64,
+    /// One route lookup through them (median of 2,000 `RTM_GETROUTE`
+    /// fibmatch requests for an address of the LAN that no pod has).
+    lookup_us: f64,
+}
+
+fn policy_costs(h: &floatip::Handle) -> Result<PolicyCosts, String> {
+    let err = |e: floatip::Error| e.to_string();
+    let mut rules = 0;
+    let mut dumps = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        rules = h.rules(true).map_err(err)?.len();
+        dumps.push(us(t.elapsed()));
+    }
+    let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 250, 1));
+    let mut lookups = Vec::new();
+    for _ in 0..2000 {
+        let t = Instant::now();
+        h.route_get_fibmatch(ip).map_err(err)?;
+        lookups.push(us(t.elapsed()));
+    }
+    Ok(PolicyCosts { rules, rule_dump_us: median(&dumps), lookup_us: median(&lookups) })
 }
 
 /// One announcement round (a gratuitous ARP request and reply per IP) for

@@ -289,6 +289,12 @@ impl Method for IpBatch {
 /// The spec floatip wires pod `pod` with: `create_pod_netns`, `.no_announce()`
 /// (announcing is measured on its own), the host side in `host`.
 pub fn floatip_spec(pod: &Pod, host: NetnsRef) -> floatip::Result<FloatingIp> {
+    floatip_spec_with(pod, host, true)
+}
+
+/// The same, with (`rules`) or without floatip's policy routing and
+/// anti-spoofing (the scale phase's control pass).
+pub fn floatip_spec_with(pod: &Pod, host: NetnsRef, rules: bool) -> floatip::Result<FloatingIp> {
     // The same pod key as the Python worker's: a phase may detach with one
     // what it attached with the other.
     FloatingIp::builder(format!("bench/{}", pod.host_if), UPLINK)
@@ -296,6 +302,8 @@ pub fn floatip_spec(pod: &Pod, host: NetnsRef) -> floatip::Result<FloatingIp> {
         .create_pod_netns(pod.netns.clone())
         .ipv4(pod.cidr(), GATEWAY)
         .host_ifname(pod.host_if.clone())
+        .policy_routing(rules)
+        .anti_spoofing(rules)
         .no_announce()
         .build()
 }
@@ -308,6 +316,9 @@ pub struct FloatipRust {
     thread: Rc<NsThread>,
     host: Arc<Host>,
     specs: HashMap<usize, FloatingIp>,
+    /// Policy routing and anti-spoofing on (floatip's defaults); off only
+    /// in the scale phase's control pass.
+    pub rules: bool,
 }
 
 impl FloatipRust {
@@ -322,7 +333,7 @@ impl FloatipRust {
             }
             Ok(Arc::new(host))
         })?;
-        Ok(FloatipRust { thread, host, specs: HashMap::new() })
+        Ok(FloatipRust { thread, host, specs: HashMap::new(), rules: true })
     }
 
     /// Removes `pods` with one `host.detach_many`; returns its time.
@@ -346,10 +357,10 @@ impl Method for FloatipRust {
         "floatip"
     }
     fn setup(&mut self, pod: &Pod) -> Result<Duration, String> {
-        let (host, p) = (self.host.clone(), pod.clone());
+        let (host, p, rules) = (self.host.clone(), pod.clone(), self.rules);
         let (d, f) = self.thread.run(move || -> Result<(Duration, FloatingIp), String> {
             let t = Instant::now();
-            let f = floatip_spec(&p, NetnsRef::Current).map_err(|e| e.to_string())?;
+            let f = floatip_spec_with(&p, NetnsRef::Current, rules).map_err(|e| e.to_string())?;
             host.attach(&f).map_err(|e| e.to_string())?;
             Ok((t.elapsed(), f))
         })?;
