@@ -554,7 +554,16 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
     let h = lab.host.handle();
     let uplink = h.link_get(lab::UPLINK).map_err(err)?.index;
     let costs_before = policy_costs(&h)?;
-    setup_all(&mut f, &all)?;
+    // The first pod alone, pinged from the LAN; then all of them, and the
+    // same pod pinged again: what the host's rules add to a forwarded
+    // packet (the request from the LAN walks every pod rule, the reply
+    // from pod 0 only its own).
+    setup_all(&mut f, &all[..1])?;
+    let rtt_before = ping_rtt_us(lab, all[0].ip);
+    setup_all(&mut f, &all[1..])?;
+    let rtt_after = ping_rtt_us(lab, all[0].ip);
+    // The last pod's reply walks every other pod's first rule before its own.
+    let rtt_last = ping_rtt_us(lab, all[n - 1].ip);
     let costs_after = policy_costs(&h)?;
     let mut list_us = Vec::new();
     for _ in 0..5 {
@@ -646,6 +655,19 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
         costs_before.lookup_us,
         costs_after.lookup_us
     );
+    match (&rtt_before, &rtt_after, &rtt_last) {
+        (Ok(b), Ok(a), Ok(l)) => println!(
+            "ping from the LAN (2,000 echoes, no interval; mean RTT): pod 0 {b:.1} µs with 1 pod, {a:.1} µs with {n}; \
+             pod {} {l:.1} µs",
+            n - 1
+        ),
+        (b, a, l) => println!(
+            "ping from the LAN: not measured ({:?} / {:?} / {:?})",
+            b.as_ref().err(),
+            a.as_ref().err(),
+            l.as_ref().err()
+        ),
+    }
     println!(
         "lifecycle {n} pods: list {:.2} ms (median of 5); flap repair {:.1} ms median, {:.1} ms max over 20 (watcher: {} passes, {} repairs, pass latency median {:.1} ms); gc of {n} orphans {:.1} ms against {:.1} ms one by one ({:.3}x)",
         median(&list_us) / 1e3,
@@ -660,6 +682,7 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
     );
     Ok(json!({
         "pods": n,
+        "ping_rtt_us": {"pod0_one_pod": rtt_before.ok(), "pod0_all_pods": rtt_after.ok(), "last_pod_all_pods": rtt_last.ok()},
         "policy_costs": {
             "before": {"rules": costs_before.rules, "rule_dump_us": costs_before.rule_dump_us, "lookup_us": costs_before.lookup_us},
             "after": {"rules": costs_after.rules, "rule_dump_us": costs_after.rule_dump_us, "lookup_us": costs_after.lookup_us},
@@ -685,6 +708,21 @@ struct PolicyCosts {
     /// One route lookup through them (median of 2,000 `RTM_GETROUTE`
     /// fibmatch requests for an address of the LAN that no pod has).
     lookup_us: f64,
+}
+
+/// The mean round trip of 2,000 pings without interval from the sink (the
+/// LAN) to `ip`, from `ping`'s summary.
+fn ping_rtt_us(lab: &Lab, ip: Ipv4Addr) -> Result<f64, String> {
+    let ip = ip.to_string();
+    let out = lab.sink.exec(&["ping", "-q", "-n", "-c", "2000", "-i", "0", "-W", "1", &ip]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("ping {ip}: {} {}", text.trim(), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    // rtt min/avg/max/mdev = 0.031/0.045/0.210/0.010 ms
+    let line = text.lines().find(|l| l.contains("min/avg/max")).ok_or("ping: no summary")?;
+    let avg = line.split('=').nth(1).and_then(|v| v.trim().split('/').nth(1)).ok_or("ping: bad summary")?;
+    avg.parse::<f64>().map(|ms| ms * 1e3).map_err(|e| format!("ping: {e}: {line}"))
 }
 
 fn policy_costs(h: &floatip::Handle) -> Result<PolicyCosts, String> {
@@ -1012,7 +1050,25 @@ fn run_in(a: &Args, lab: &Lab) -> Result<Vec<Target>, String> {
     report(a, &slots, &paired, &scale, &lifecycle, &announce, &breakdown)
 }
 
+/// Prints floatip's warnings and errors to stderr, with the time since the
+/// start (the watcher reports a failed reconcile pass only this way).
+struct StderrLog(Instant);
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Warn
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            eprintln!("[{:9.3} s {}] {}", self.0.elapsed().as_secs_f64(), r.level(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
+    let _ =
+        log::set_boxed_logger(Box::new(StderrLog(Instant::now()))).map(|()| log::set_max_level(log::LevelFilter::Warn));
     // SAFETY: geteuid has no preconditions.
     #[allow(unsafe_code)]
     if unsafe { libc::geteuid() } != 0 {
