@@ -56,9 +56,10 @@ pub fn rule_words(pod: &Pod) -> [String; 3] {
     ]
 }
 
-/// The alias every method gives the host veth: of the length of floatip's
-/// owner mark for this pod (a typical inode; its rule plan and gateway
-/// included), so that every method sends the same request. Not a mark
+/// The alias every method gives the host veth: about the length of
+/// floatip's owner mark for this pod (a typical inode; its rule plan and
+/// gateway included; ~20 bytes longer, as it names the pod namespace where
+/// floatip's names `bench/vh<k>`), so that every method sends a like request. Not a mark
 /// itself (`fipbench/1`, not `floatip/1`): the harness's `reset` detaches
 /// every method's pods with floatip, which removes an unmarked veth paired
 /// with the pod's `eth0`, but never one whose mark names another
