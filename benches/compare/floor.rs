@@ -11,18 +11,23 @@
 //! Two variants:
 //! - `floor`: the very requests floatip sends for a new pod, in its order,
 //!   lookups and conflict checks included (the `RTM_GET*` requests whose
-//!   answers floatip needs), and the same sysctl reads. `floatip / floor`
-//!   is then the library's own overhead.
+//!   answers floatip needs, the dumps of the uplink's addresses, of table T
+//!   and of the rules), and the same sysctl reads. `floatip / floor` is then
+//!   the library's own overhead. Two answers steer it as they steer
+//!   floatip: table T's routes are added only when the dump of table T
+//!   finds none, and released at teardown only when the rule dump finds no
+//!   rule of floatip's protocol looking the table up.
 //! - `floor-min`: only the requests that change state. It asks the kernel
 //!   for fixed ifindexes (`ifi_index` in the veth's `RTM_NEWLINK`, as `ip
-//!   link add ... index N` does) so it needs no lookup at all, and skips the
-//!   shared sysctls that are already set. The cheapest way to that state.
+//!   link add ... index N` does) so it needs no lookup at all, skips the
+//!   shared sysctls that are already set, and adds table T's routes with
+//!   its first pod and deletes them with its last (it counts its pods). The
+//!   cheapest way to that state.
 //!
 //! Both run on a thread that lives in the host namespace and keep one host
 //! socket open for the whole run; the pod's socket is created while the
 //! thread is inside the freshly unshared pod namespace.
 
-use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs::OpenOptions;
 use std::net::{IpAddr, Ipv4Addr};
@@ -32,7 +37,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{
@@ -44,13 +49,20 @@ use netlink_packet_route::neighbour::{
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
+use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleHeader, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage as Rt};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
-use crate::lab::{NsThread, Pod, GATEWAY, PREFIX_LEN, UPLINK};
-use crate::methods::Method;
+use crate::lab::{self, NsThread, Pod, GATEWAY, PREFIX_LEN, PROTO, RULE_PRIORITY, UPLINK};
+use crate::methods::{Live, Method};
 
 const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_NEWRULE: u16 = 32;
+/// Rule attributes the floor reads in a dump (`linux/fib_rules.h`).
+const FRA_TABLE: u16 = 15;
+const FRA_PROTOCOL: u16 = 21;
 /// Placeholders encoded where a value is known only at run time; replaced
 /// at their byte offsets before the request is sent.
 const HOST_IFINDEX: u32 = 0x7ea0_0101;
@@ -70,6 +82,23 @@ enum Expect {
     Reply(Save),
     /// An error with this errno (a lookup that finds nothing).
     Errno(i32),
+    /// A dump: every part read up to `NLMSG_DONE`; what its answer decides.
+    Dump(Note),
+}
+
+/// What a dump's answer decides for the steps marked `cond` after it, as
+/// floatip decides it.
+#[derive(Clone, Copy, Debug)]
+enum Note {
+    /// Nothing: read through (floatip reads these answers for checks that
+    /// pass in the lab).
+    Nothing,
+    /// Table T holds no route (or does not exist yet: `ENOENT`): the table
+    /// routes that follow are added.
+    NoRoute,
+    /// No rule of floatip's protocol looks table T up any more: the
+    /// table's routes that follow are released.
+    NoRuleOfTable,
 }
 
 /// Where to keep an ifindex read from a reply.
@@ -93,18 +122,16 @@ enum Step {
         bytes: Vec<u8>,
         patches: Vec<(usize, u32)>,
         expect: Expect,
+        /// Sent only when the last deciding dump said so.
+        cond: bool,
     },
+    /// `ip netns del`: `umount2` + `unlink`.
+    DeleteNetns(CString),
     /// open O_RDWR, pread; pwrite when the value differs (floatip's
     /// `sysctl_replace`).
-    SysctlReplace {
-        path: String,
-        value: &'static str,
-    },
+    SysctlReplace { path: String, value: &'static str },
     /// open O_WRONLY, write.
-    SysctlWrite {
-        path: String,
-        value: &'static str,
-    },
+    SysctlWrite { path: String, value: &'static str },
 }
 
 fn encode(msg: Rt, flags: u16, seq: u32) -> Vec<u8> {
@@ -137,10 +164,17 @@ struct Builder {
 
 impl Builder {
     fn nl(&mut self, sock: Sock, msg: Rt, flags: u16, expect: Expect) {
+        self.push(sock, msg, flags, expect, false);
+    }
+    /// A request sent only when the last deciding dump said so.
+    fn nl_if(&mut self, sock: Sock, msg: Rt, flags: u16, expect: Expect) {
+        self.push(sock, msg, flags, expect, true);
+    }
+    fn push(&mut self, sock: Sock, msg: Rt, flags: u16, expect: Expect, cond: bool) {
         self.seq += 1;
         let bytes = encode(msg, flags, self.seq);
         let patches = placeholders(&bytes);
-        self.steps.push(Step::Netlink { sock, bytes, patches, expect });
+        self.steps.push(Step::Netlink { sock, bytes, patches, expect, cond });
     }
 }
 
@@ -157,18 +191,6 @@ fn link_up(index: u32) -> LinkMessage {
     m.header.change_mask = LinkFlags::Up;
     m.header.flags = LinkFlags::Up;
     m
-}
-
-/// floatip's route and proxy-entry protocol (its owner mark).
-const PROTO: u8 = floatip::floating::mark::DEFAULT_PROTOCOL;
-
-/// An alias of the length of floatip's owner mark (the inode a typical
-/// one): the same request. Not a mark itself (`fipbench/1`, not
-/// `floatip/1`): the harness's `reset` detaches every method's pods with
-/// floatip, which removes an unmarked veth paired with the pod's `eth0`,
-/// but never one whose mark names another attachment.
-fn mark(pod: &Pod) -> String {
-    format!("fipbench/1 id={0} ns=4026532999 lan={UPLINK} ip={1} pod={0}", pod.netns, pod.ip)
 }
 
 fn set_alias(index: u32, alias: String) -> LinkMessage {
@@ -224,6 +246,98 @@ fn route(dst: Ipv4Addr, len: u8, gateway: Option<Ipv4Addr>, oif: u32) -> RouteMe
     m
 }
 
+/// Table T's routes as floatip adds them (`del`: as it deletes them, with
+/// the protocol and scope left open): the subnet on the uplink, or the
+/// default via the gateway.
+fn table_route(default: bool, uplink: u32, del: bool) -> RouteMessage {
+    let subnet: floatip::IpPrefix = lab::SUBNET.parse().unwrap();
+    let mut m = RouteMessage::default();
+    m.header = RouteHeader {
+        address_family: AddressFamily::Inet,
+        destination_prefix_length: if default { 0 } else { subnet.len() },
+        table: 252, // RT_TABLE_COMPAT: the id is in RTA_TABLE
+        protocol: if del { RouteProtocol::Unspec } else { RouteProtocol::from(PROTO) },
+        scope: match (del, default) {
+            (true, _) => RouteScope::NoWhere,
+            (false, true) => RouteScope::Universe,
+            (false, false) => RouteScope::Link,
+        },
+        kind: RouteType::Unicast,
+        flags: RouteFlags::empty(),
+        ..Default::default()
+    };
+    if default {
+        m.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(GATEWAY.parse().unwrap())));
+    } else {
+        let IpAddr::V4(net) = subnet.network().addr() else { unreachable!("an IPv4 subnet") };
+        m.attributes.push(RouteAttribute::Destination(RouteAddress::Inet(net)));
+    }
+    m.attributes.push(RouteAttribute::Oif(uplink));
+    m.attributes.push(RouteAttribute::Table(lab::table()));
+    m
+}
+
+/// The dump of table T (IPv4), of floatip's routes only with `protocol`.
+fn table_dump(protocol: u8) -> RouteMessage {
+    let mut m = RouteMessage::default();
+    m.header.address_family = AddressFamily::Inet;
+    m.header.protocol = RouteProtocol::from(protocol);
+    m.attributes.push(RouteAttribute::Table(lab::table()));
+    m
+}
+
+/// Rule `i` (0, 1, 2) of the pod's three, as floatip encodes it (for add
+/// and for delete alike): `from IP lookup main suppress_prefixlength 0`,
+/// `from IP lookup T`, `from all blackhole`, all `iif` the host veth.
+fn rule(pod: &Pod, i: u32) -> RuleMessage {
+    let table = match i {
+        0 => Some(254),
+        1 => Some(lab::table()),
+        _ => None,
+    };
+    let mut m = RuleMessage::default();
+    m.header = RuleHeader {
+        family: AddressFamily::Inet,
+        src_len: if table.is_some() { 32 } else { 0 },
+        table: match table {
+            Some(t) if t < 256 => t as u8,
+            Some(_) => 252,
+            None => 0,
+        },
+        action: if table.is_some() { RuleAction::ToTable } else { RuleAction::Blackhole },
+        ..Default::default()
+    };
+    let a = &mut m.attributes;
+    a.push(RuleAttribute::Priority(RULE_PRIORITY + i));
+    if table.is_some() {
+        a.push(RuleAttribute::Source(IpAddr::V4(pod.ip)));
+    }
+    a.push(RuleAttribute::Iifname(pod.host_if.clone()));
+    if let Some(t) = table {
+        a.push(RuleAttribute::Table(t));
+    }
+    if i == 0 {
+        a.push(RuleAttribute::SuppressPrefixLen(0));
+    }
+    a.push(RuleAttribute::Protocol(RouteProtocol::from(PROTO)));
+    m
+}
+
+/// The dump of the IPv4 rules.
+fn rule_dump() -> RuleMessage {
+    let mut m = RuleMessage::default();
+    m.header.family = AddressFamily::Inet;
+    m
+}
+
+/// The dump of one link's addresses (the uplink's: floatip checks it has
+/// one in the gateway's subnet).
+fn addr_dump(index: u32) -> AddressMessage {
+    let mut m = AddressMessage::default();
+    m.header.index = index;
+    m
+}
+
 fn fibmatch(ip: Ipv4Addr) -> RouteMessage {
     let mut m = RouteMessage::default();
     m.header.address_family = AddressFamily::Inet;
@@ -263,8 +377,9 @@ fn proxy(index: u32, ip: Ipv4Addr, get: bool) -> NeighbourMessage {
     m
 }
 
-/// The steps of one pod's setup, after the pod namespace exists.
-fn setup_steps(pod: &Pod, uplink_index: u32, min: bool) -> Vec<Step> {
+/// The steps of one pod's setup, after the pod namespace exists (`first`:
+/// floor-min's first pod, which adds table T's routes).
+fn setup_steps(pod: &Pod, uplink_index: u32, min: bool, first: bool) -> Vec<Step> {
     let gw: Ipv4Addr = GATEWAY.parse().unwrap();
     let create = NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
     let mut b = Builder { steps: Vec::new(), seq: 0 };
@@ -273,7 +388,7 @@ fn setup_steps(pod: &Pod, uplink_index: u32, min: bool) -> Vec<Step> {
     if min {
         let host = MIN_HOST_IFINDEX_BASE + pod.k as u32;
         b.nl(Sock::Host, Rt::NewLink(veth(pod, host, MIN_POD_IFINDEX)), create, Expect::Ack);
-        b.nl(Sock::Host, Rt::SetLink(set_alias(host, mark(pod))), NLM_F_ACK, Expect::Ack);
+        b.nl(Sock::Host, Rt::SetLink(set_alias(host, lab::alias(pod))), NLM_F_ACK, Expect::Ack);
         b.nl(Sock::Pod, Rt::SetLink(link_up(MIN_POD_IFINDEX)), NLM_F_ACK, Expect::Ack);
         b.nl(Sock::Pod, Rt::NewAddress(addr(pod, MIN_POD_IFINDEX)), create, Expect::Ack);
         b.nl(Sock::Pod, Rt::NewRoute(route(Ipv4Addr::UNSPECIFIED, 0, Some(gw), MIN_POD_IFINDEX)), create, Expect::Ack);
@@ -282,17 +397,28 @@ fn setup_steps(pod: &Pod, uplink_index: u32, min: bool) -> Vec<Step> {
         b.steps.push(Step::SysctlWrite { path: conf("neigh", &pod.host_if, "proxy_delay"), value: "0" });
         b.steps.push(Step::SysctlWrite { path: conf("conf", &pod.host_if, "proxy_arp"), value: "1" });
         b.nl(Sock::Host, Rt::NewRoute(route(pod.ip, 32, None, host)), create, Expect::Ack);
+        if first {
+            for default in [false, true] {
+                b.nl(Sock::Host, Rt::NewRoute(table_route(default, uplink_index, false)), create, Expect::Ack);
+            }
+        }
+        for i in 0..3 {
+            b.nl(Sock::Host, Rt::NewRule(rule(pod, i)), create, Expect::Ack);
+        }
         b.nl(Sock::Host, Rt::NewNeighbour(proxy(uplink_index, pod.ip, false)), create, Expect::Ack);
         b.nl(Sock::Pod, Rt::SetLink(link_up(1)), NLM_F_ACK, Expect::Ack);
         return b.steps;
     }
-    // floatip's attach for a new pod, request for request (floating.rs).
+    // floatip's attach for a new pod, request for request (attach.rs; the
+    // order as strace shows it).
     b.nl(Sock::Host, Rt::GetLink(link_by_name(UPLINK)), 0, Expect::Reply(Save::Nothing));
     b.nl(Sock::Host, Rt::GetLink(link_by_name(&pod.host_if)), 0, Expect::Errno(libc::ENODEV));
+    // Routed IPv4 needs an uplink address in the gateway's subnet.
+    b.nl(Sock::Host, Rt::GetAddress(addr_dump(uplink_index)), NLM_F_DUMP, Expect::Dump(Note::Nothing));
     b.nl(Sock::Host, Rt::GetRoute(fibmatch(pod.ip)), 0, Expect::Reply(Save::Nothing));
     b.nl(Sock::Host, Rt::NewLink(veth(pod, 0, 0)), create, Expect::Ack);
     b.nl(Sock::Host, Rt::GetLink(link_by_name(&pod.host_if)), 0, Expect::Reply(Save::Host));
-    b.nl(Sock::Host, Rt::SetLink(set_alias(HOST_IFINDEX, mark(pod))), NLM_F_ACK, Expect::Ack);
+    b.nl(Sock::Host, Rt::SetLink(set_alias(HOST_IFINDEX, lab::alias(pod))), NLM_F_ACK, Expect::Ack);
     b.nl(Sock::Pod, Rt::GetLink(link_by_name("eth0")), 0, Expect::Reply(Save::Pod));
     b.nl(Sock::Pod, Rt::SetLink(link_up(POD_IFINDEX)), NLM_F_ACK, Expect::Ack);
     b.nl(Sock::Pod, Rt::NewAddress(addr(pod, POD_IFINDEX)), create, Expect::Ack);
@@ -304,6 +430,15 @@ fn setup_steps(pod: &Pod, uplink_index: u32, min: bool) -> Vec<Step> {
     b.nl(Sock::Host, Rt::NewRoute(route(pod.ip, 32, None, HOST_IFINDEX)), create, Expect::Ack);
     b.steps.push(Step::SysctlReplace { path: "/proc/sys/net/ipv4/ip_forward".into(), value: "1" });
     b.steps.push(Step::SysctlReplace { path: conf("neigh", UPLINK, "proxy_delay"), value: "0" });
+    // Table T (under floatip's table lock): one dump, the routes only when
+    // missing; then the pod's three rules.
+    b.nl(Sock::Host, Rt::GetRoute(table_dump(0)), NLM_F_DUMP, Expect::Dump(Note::NoRoute));
+    for default in [false, true] {
+        b.nl_if(Sock::Host, Rt::NewRoute(table_route(default, uplink_index, false)), create, Expect::Ack);
+    }
+    for i in 0..3 {
+        b.nl(Sock::Host, Rt::NewRule(rule(pod, i)), create, Expect::Ack);
+    }
     b.nl(Sock::Host, Rt::GetNeighbour(proxy(uplink_index, pod.ip, true)), 0, Expect::Errno(libc::ENOENT));
     b.nl(Sock::Host, Rt::NewNeighbour(proxy(uplink_index, pod.ip, false)), create, Expect::Ack);
     b.nl(Sock::Pod, Rt::GetLink(link_by_name("lo")), 0, Expect::Reply(Save::Nothing));
@@ -311,28 +446,87 @@ fn setup_steps(pod: &Pod, uplink_index: u32, min: bool) -> Vec<Step> {
     b.steps
 }
 
-/// The steps of one pod's teardown, before its namespace is unmounted.
-fn teardown_steps(pod: &Pod, uplink_index: u32, min: bool) -> Vec<Step> {
+/// The steps of one pod's teardown, its namespace's deletion included
+/// (`last`: floor-min's last pod, which deletes table T's routes).
+fn teardown_steps(pod: &Pod, uplink_index: u32, min: bool, last: bool) -> Vec<Step> {
     let mut b = Builder { steps: Vec::new(), seq: 0 };
     let del_link = |index: u32| {
         let mut m = LinkMessage::default();
         m.header.index = index;
         Rt::DelLink(m)
     };
+    let netns = CString::new(format!("/run/netns/{}", pod.netns)).unwrap();
     if min {
         b.nl(Sock::Host, del_link(MIN_HOST_IFINDEX_BASE + pod.k as u32), NLM_F_ACK, Expect::Ack);
-    } else {
-        // floatip's detach: look the veth up (its mark), delete it, look
-        // the uplink up, its proxy entry (whose protocol it checks) and
-        // whether another veth still serves the IP.
-        b.nl(Sock::Host, Rt::GetLink(link_by_name(&pod.host_if)), 0, Expect::Reply(Save::Host));
-        b.nl(Sock::Host, del_link(HOST_IFINDEX), NLM_F_ACK, Expect::Ack);
-        b.nl(Sock::Host, Rt::GetLink(link_by_name(UPLINK)), 0, Expect::Reply(Save::Nothing));
-        b.nl(Sock::Host, Rt::GetNeighbour(proxy(uplink_index, pod.ip, true)), 0, Expect::Reply(Save::Nothing));
-        b.nl(Sock::Host, Rt::GetRoute(fibmatch(pod.ip)), 0, Expect::Reply(Save::Nothing));
+        for i in 0..3 {
+            b.nl(Sock::Host, Rt::DelRule(rule(pod, i)), NLM_F_ACK, Expect::Ack);
+        }
+        b.nl(Sock::Host, Rt::DelNeighbour(proxy(uplink_index, pod.ip, false)), NLM_F_ACK, Expect::Ack);
+        b.steps.push(Step::DeleteNetns(netns));
+        if last {
+            for default in [true, false] {
+                b.nl(Sock::Host, Rt::DelRoute(table_route(default, uplink_index, true)), NLM_F_ACK, Expect::Ack);
+            }
+        }
+        return b.steps;
     }
+    // floatip's detach: look the veth up (its mark), delete it; dump the
+    // rules and delete the veth's three; look the uplink up, its proxy
+    // entry (whose protocol it checks) and whether another veth still
+    // serves the IP, delete the entry; delete the pod namespace; then
+    // (under the table lock) dump the rules again and, when none of
+    // floatip's looks table T up any more, dump T's routes and delete them
+    // (default first: the dump's order).
+    b.nl(Sock::Host, Rt::GetLink(link_by_name(&pod.host_if)), 0, Expect::Reply(Save::Host));
+    b.nl(Sock::Host, del_link(HOST_IFINDEX), NLM_F_ACK, Expect::Ack);
+    b.nl(Sock::Host, Rt::GetRule(rule_dump()), NLM_F_DUMP, Expect::Dump(Note::Nothing));
+    for i in 0..3 {
+        b.nl(Sock::Host, Rt::DelRule(rule(pod, i)), NLM_F_ACK, Expect::Ack);
+    }
+    b.nl(Sock::Host, Rt::GetLink(link_by_name(UPLINK)), 0, Expect::Reply(Save::Nothing));
+    b.nl(Sock::Host, Rt::GetNeighbour(proxy(uplink_index, pod.ip, true)), 0, Expect::Reply(Save::Nothing));
+    b.nl(Sock::Host, Rt::GetRoute(fibmatch(pod.ip)), 0, Expect::Reply(Save::Nothing));
     b.nl(Sock::Host, Rt::DelNeighbour(proxy(uplink_index, pod.ip, false)), NLM_F_ACK, Expect::Ack);
+    b.steps.push(Step::DeleteNetns(netns));
+    b.nl(Sock::Host, Rt::GetRule(rule_dump()), NLM_F_DUMP, Expect::Dump(Note::NoRuleOfTable));
+    b.nl_if(Sock::Host, Rt::GetRoute(table_dump(PROTO)), NLM_F_DUMP, Expect::Dump(Note::Nothing));
+    for default in [true, false] {
+        b.nl_if(Sock::Host, Rt::DelRoute(table_route(default, uplink_index, true)), NLM_F_ACK, Expect::Ack);
+    }
     b.steps
+}
+
+/// Whether a message of a dump counts for `note`: a route (`NoRoute`), or
+/// a rule of floatip's protocol that looks table T up (`NoRuleOfTable`).
+fn counts(note: Note, msg: &[u8]) -> bool {
+    let kind = u16::from_ne_bytes([msg[4], msg[5]]);
+    match note {
+        Note::Nothing => false,
+        Note::NoRoute => kind == RTM_NEWROUTE,
+        Note::NoRuleOfTable => {
+            if kind != RTM_NEWRULE {
+                return false;
+            }
+            // The attributes after the 16-byte header and the 12-byte
+            // `fib_rule_hdr`.
+            let (mut table, mut proto, mut off) = (None, None, 28);
+            while off + 4 <= msg.len() {
+                let len = u16::from_ne_bytes([msg[off], msg[off + 1]]) as usize;
+                let ty = u16::from_ne_bytes([msg[off + 2], msg[off + 3]]) & 0x3fff;
+                if len < 4 || off + len > msg.len() {
+                    break;
+                }
+                let v = &msg[off + 4..off + len];
+                match ty {
+                    FRA_TABLE if v.len() >= 4 => table = Some(u32::from_ne_bytes(v[..4].try_into().unwrap())),
+                    FRA_PROTOCOL if !v.is_empty() => proto = Some(v[0]),
+                    _ => {}
+                }
+                off += (len + 3) & !3;
+            }
+            table == Some(lab::table()) && proto == Some(PROTO)
+        }
+    }
 }
 
 fn os_err(what: &str) -> String {
@@ -386,6 +580,43 @@ impl State {
         }
     }
 
+    /// Sends a dump request and reads every part of the answer up to
+    /// `NLMSG_DONE`; returns whether no message counted for `note` (a
+    /// missing table, `ENOENT`, holds no route).
+    fn dump(&mut self, pod: Option<&Socket>, sock: Sock, req: &[u8], note: Note) -> Result<bool, String> {
+        let s = match sock {
+            Sock::Host => &self.host,
+            Sock::Pod => pod.ok_or("no pod socket")?,
+        };
+        s.send_to(req, &SocketAddr::new(0, 0), 0).map_err(|e| format!("send: {e}"))?;
+        let mut none = true;
+        loop {
+            self.buf.clear();
+            let n = s.recv(&mut self.buf, 0).map_err(|e| format!("recv: {e}"))?;
+            let mut off = 0;
+            while off + 16 <= n {
+                let b = &self.buf[off..n];
+                let len = u32::from_ne_bytes(b[0..4].try_into().unwrap()) as usize;
+                if len < 16 || len > b.len() {
+                    return Err(format!("bad message length {len} in a dump"));
+                }
+                let kind = u16::from_ne_bytes([b[4], b[5]]);
+                if kind == NLMSG_DONE || kind == NLMSG_ERROR {
+                    let code = if len >= 20 { i32::from_ne_bytes(b[16..20].try_into().unwrap()) } else { 0 };
+                    return match (code, note) {
+                        (0, _) => Ok(none),
+                        (c, Note::NoRoute) if c == -libc::ENOENT => Ok(true),
+                        (c, _) => Err(format!("dump failed: {}", std::io::Error::from_raw_os_error(-c))),
+                    };
+                }
+                if counts(note, &b[..len]) {
+                    none = false;
+                }
+                off += (len + 3) & !3;
+            }
+        }
+    }
+
     fn replay(&mut self, steps: &[Step], pod: Option<&Socket>, netns_fd: u32) -> Result<(), String> {
         let mut tx = std::mem::take(&mut self.tx);
         let r = self.replay_with(&mut tx, steps, pod, netns_fd);
@@ -401,9 +632,12 @@ impl State {
         netns_fd: u32,
     ) -> Result<(), String> {
         let (mut host_idx, mut pod_idx) = (0u32, 0u32);
+        // What the last deciding dump said: send the `cond` requests.
+        let mut go = true;
         for step in steps {
             match step {
-                Step::Netlink { sock, bytes, patches, expect } => {
+                Step::Netlink { cond: true, .. } if !go => {}
+                Step::Netlink { sock, bytes, patches, expect, .. } => {
                     let req: &[u8] = if patches.is_empty() {
                         bytes
                     } else {
@@ -419,14 +653,22 @@ impl State {
                         }
                         &tx[..]
                     };
-                    let idx =
-                        self.exchange(pod, *sock, req, *expect).map_err(|e| format!("{}: {e}", step_name(bytes)))?;
+                    let named = |e: String| format!("{}: {e}", step_name(bytes));
+                    if let Expect::Dump(note) = expect {
+                        let none = self.dump(pod, *sock, req, *note).map_err(named)?;
+                        if !matches!(note, Note::Nothing) {
+                            go = none;
+                        }
+                        continue;
+                    }
+                    let idx = self.exchange(pod, *sock, req, *expect).map_err(named)?;
                     match expect {
                         Expect::Reply(Save::Host) => host_idx = idx,
                         Expect::Reply(Save::Pod) => pod_idx = idx,
                         _ => {}
                     }
                 }
+                Step::DeleteNetns(path) => State::delete_netns(path)?,
                 Step::SysctlReplace { path, value } => {
                     let f = OpenOptions::new().read(true).write(true).open(path).map_err(|e| format!("{path}: {e}"))?;
                     let mut b = [0u8; 64];
@@ -516,11 +758,16 @@ fn step_name(bytes: &[u8]) -> String {
         18 => "RTM_GETLINK",
         19 => "RTM_SETLINK",
         20 => "RTM_NEWADDR",
+        22 => "RTM_GETADDR",
         24 => "RTM_NEWROUTE",
+        25 => "RTM_DELROUTE",
         26 => "RTM_GETROUTE",
         28 => "RTM_NEWNEIGH",
         29 => "RTM_DELNEIGH",
         30 => "RTM_GETNEIGH",
+        32 => "RTM_NEWRULE",
+        33 => "RTM_DELRULE",
+        34 => "RTM_GETRULE",
         _ => "RTM_?",
     };
     name.to_owned()
@@ -532,8 +779,8 @@ pub struct Floor {
     min: bool,
     thread: Rc<NsThread>,
     state: Option<State>,
-    /// Pre-encoded teardown steps per pod, made at setup.
-    teardown: HashMap<usize, Vec<Step>>,
+    /// floor-min's pods, to know its first and last.
+    live: Live,
 }
 
 impl Floor {
@@ -568,7 +815,7 @@ impl Floor {
             min,
             thread,
             state: Some(state),
-            teardown: HashMap::new(),
+            live: Live::default(),
         })
     }
 }
@@ -580,8 +827,7 @@ impl Method for Floor {
 
     fn setup(&mut self, pod: &Pod) -> Result<Duration, String> {
         let mut st = self.state.take().ok_or("floor state lost")?;
-        let steps = setup_steps(pod, st.uplink_index, self.min);
-        self.teardown.insert(pod.k, teardown_steps(pod, st.uplink_index, self.min));
+        let steps = setup_steps(pod, st.uplink_index, self.min, self.live.none());
         let path = CString::new(format!("/run/netns/{}", pod.netns)).unwrap();
         let (st, r) = self.thread.run(move || {
             let t = Instant::now();
@@ -595,22 +841,28 @@ impl Method for Floor {
             (st, r)
         });
         self.state = Some(st);
+        if r.is_ok() {
+            self.live.up();
+        }
         r
     }
 
     fn teardown(&mut self, pod: &Pod) -> Result<Duration, String> {
         let mut st = self.state.take().ok_or("floor state lost")?;
-        let steps = match self.teardown.remove(&pod.k) {
-            Some(s) => s,
-            None => teardown_steps(pod, st.uplink_index, self.min),
-        };
-        let path = CString::new(format!("/run/netns/{}", pod.netns)).unwrap();
+        let last = self.live.down();
+        // Encoded before the clock starts, like the setup's.
+        let steps = teardown_steps(pod, st.uplink_index, self.min, last);
         let (st, r) = self.thread.run(move || {
             let t = Instant::now();
-            let r = st.replay(&steps, None, 0).and_then(|()| State::delete_netns(&path)).map(|()| t.elapsed());
+            let r = st.replay(&steps, None, 0).map(|()| t.elapsed());
             (st, r)
         });
         self.state = Some(st);
         r
+    }
+
+    fn forget_pods(&mut self) -> Result<(), String> {
+        self.live.clear();
+        Ok(())
     }
 }

@@ -29,6 +29,59 @@ pub const GATEWAY: &str = "10.0.0.1";
 pub const PREFIX_LEN: u8 = 16;
 /// The uplink's MAC, fixed so that dumps of different runs read alike.
 pub const UPLINK_MAC: Mac = Mac([2, 0, 0, 0, 0x0a, 1]);
+/// The floating subnet (the LAN), as the uplink's policy table routes it.
+pub const SUBNET: &str = "10.0.0.0/16";
+/// The first of the three rule priorities of a pod (floatip's default).
+pub const RULE_PRIORITY: u32 = floatip::DEFAULT_RULE_PRIORITY;
+/// Rules, table routes, host routes and proxy entries carry floatip's
+/// protocol (its owner mark), whoever adds them.
+pub const PROTO: u8 = floatip::floating::mark::DEFAULT_PROTOCOL;
+
+/// The uplink's policy routing table T, shared by every pod:
+/// `floatip::default_table("up0")`.
+pub fn table() -> u32 {
+    floatip::default_table(&IfName::new(UPLINK).expect("valid"))
+}
+
+/// The text of the three rules of one pod, as `ip rule` words after `add`
+/// or `del` (floatip's, in its order): the pod's source keeps what the
+/// main table routes specifically, the rest by table T, and anything else
+/// the pod sends is dropped.
+pub fn rule_words(pod: &Pod) -> [String; 3] {
+    let (p, ip, vh, t) = (RULE_PRIORITY, pod.ip, &pod.host_if, table());
+    [
+        format!("priority {p} from {ip} iif {vh} lookup main suppress_prefixlength 0 proto {PROTO}"),
+        format!("priority {} from {ip} iif {vh} lookup {t} proto {PROTO}", p + 1),
+        format!("priority {} from all iif {vh} blackhole proto {PROTO}", p + 2),
+    ]
+}
+
+/// The alias every method gives the host veth: about the length of
+/// floatip's owner mark for this pod (a typical inode; its rule plan and
+/// gateway included; ~20 bytes longer, as it names the pod namespace where
+/// floatip's names `bench/vh<k>`), so that every method sends a like request. Not a mark
+/// itself (`fipbench/1`, not `floatip/1`): the harness's `reset` detaches
+/// every method's pods with floatip, which removes an unmarked veth paired
+/// with the pod's `eth0`, but never one whose mark names another
+/// attachment.
+pub fn alias(pod: &Pod) -> String {
+    format!(
+        "fipbench/1 id={0} ns=4026532999 lan={UPLINK} ip={1} table={2} prio={RULE_PRIORITY} spoof=drop gw={GATEWAY}/{PREFIX_LEN} pod={0}",
+        pod.netns,
+        pod.ip,
+        table()
+    )
+}
+
+/// Table T's two routes, as `ip route` words after `add`, `replace` or
+/// `del`: the subnet on the uplink and the default via the gateway.
+pub fn table_route_words() -> [String; 2] {
+    let t = table();
+    [
+        format!("{SUBNET} dev {UPLINK} table {t} proto {PROTO} scope link"),
+        format!("default via {GATEWAY} dev {UPLINK} table {t} proto {PROTO}"),
+    ]
+}
 
 /// Gives this process a mount namespace of its own with a tmpfs on
 /// `/run/netns`, before any thread starts (`unshare(CLONE_NEWNS)` refuses a

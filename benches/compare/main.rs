@@ -322,6 +322,7 @@ fn run_reps(a: &Args, lab: &Lab, slots: &mut [Slot]) -> Result<(), String> {
                 s.measured.teardown.push(teardown);
             } else {
                 reset(lab, &all)?;
+                m.forget_pods()?;
                 println!(
                     "rep {:>2}/{} {:<10} setup {:>7.0} µs/pod  (state ok; {:.1} s; reset with detach_many)",
                     rep + 1,
@@ -339,12 +340,37 @@ fn run_reps(a: &Args, lab: &Lab, slots: &mut [Slot]) -> Result<(), String> {
 
 /// Removes `pods` whoever set them up (every method uses the same names),
 /// quickly: one `detach_many`, untimed. Used where only setup is measured.
+/// Checks that it left no rule and no route in table T behind.
 fn reset(lab: &Lab, pods: &[Pod]) -> Result<(), String> {
     let host = NetnsRef::Name(lab.host.name.clone());
     let specs: Vec<FloatingIp> =
         pods.iter().map(|p| floatip_spec(p, host.clone())).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
     FloatingIp::detach_many(&specs).map_err(|e| format!("reset: detach_many: {e}"))?;
-    Ok(())
+    no_policy_left(lab).map_err(|e| format!("reset (detach_many of {} pods): {e}", pods.len()))
+}
+
+/// `Err` naming them when the host has a rule of floatip's protocol or
+/// with an `iif` (either family), or a route in table T: what a removal
+/// of every pod must not leave behind.
+fn no_policy_left(lab: &Lab) -> Result<(), String> {
+    let h = lab.host.handle();
+    let e = |x: floatip::Error| x.to_string();
+    let mut left = Vec::new();
+    for v4 in [true, false] {
+        for r in h.rules(v4).map_err(e)? {
+            if r.protocol == lab::PROTO || r.iif.is_some() {
+                left.push(format!("rule {r}"));
+            }
+        }
+    }
+    let t = lab::table();
+    for r in h.routes(floatip::RouteFilter { ipv4: Some(true), table: Some(t), ..Default::default() }).map_err(e)? {
+        left.push(format!("route {} table {t}", r.dst));
+    }
+    match left.len() {
+        0 => Ok(()),
+        n => Err(format!("{n} left behind: {}", left.iter().take(6).cloned().collect::<Vec<_>>().join("; "))),
+    }
 }
 
 /// Setup of two methods alternated pod by pod (pod 2k with one, 2k+1 with
@@ -384,6 +410,8 @@ fn run_paired(a: &Args, lab: &Lab, slots: &mut [Slot], x: &str, y: &str) -> Resu
                 }
             }
             reset(lab, &made)?;
+            mx.forget_pods()?;
+            my.forget_pods()?;
             ratios.push(mean(&tx) / mean(&ty));
             println!(
                 "paired {}/{}: {x} {:.0} µs/pod, {y} {:.0} µs/pod, ratio {:.3}",
@@ -437,6 +465,7 @@ fn run_scale(a: &Args, lab: &Lab) -> Result<Value, String> {
     if left_ns > 0 || left_links > 0 {
         return Err(format!("detach_many left {left_ns} pod namespaces and {left_links} host veths behind"));
     }
+    no_policy_left(lab).map_err(|e| format!("detach_many of {n} pods: {e}"))?;
     // A third pass, the same again. A pass takes a few seconds, and a burst
     // of other work on this shared machine during one of them tilts that
     // pass's curve (seen: +25% over the last 300 pods of one pass, none in
@@ -445,6 +474,14 @@ fn run_scale(a: &Args, lab: &Lab) -> Result<Value, String> {
     let curve_c = attach_curve(&mut f);
     let reset_c = reset(lab, &all);
     let (curve_c, ()) = (curve_c?, reset_c?);
+    // A control pass without policy routing and anti-spoofing (no rules,
+    // no table T): how much of the curve's rise the host's rules make.
+    // Reported, not a target.
+    f.rules = false;
+    let curve_ctl = attach_curve(&mut f);
+    let reset_ctl = reset(lab, &all);
+    let (curve_ctl, ()) = (curve_ctl?, reset_ctl?);
+    f.rules = true;
     settle(settle_max);
     let curve_m: Vec<f64> = (0..n).map(|k| median(&[curve_a[k], curve_b[k], curve_c[k]])).collect();
     let window = (n / 10).clamp(1, 100);
@@ -461,6 +498,13 @@ fn run_scale(a: &Args, lab: &Lab) -> Result<Value, String> {
         last(&curve_a) / first(&curve_a),
         last(&curve_b) / first(&curve_b),
         last(&curve_c) / first(&curve_c)
+    );
+    println!(
+        "scale {n} pods, control pass without rules (policy_routing and anti_spoofing off): first {window} {:.0} µs, \
+         last {window} {:.0} µs ({:.3}x)",
+        first(&curve_ctl),
+        last(&curve_ctl),
+        last(&curve_ctl) / first(&curve_ctl)
     );
     println!(
         "detach {n} pods: one by one {obo:.0} µs/pod, detach_many {bulk_per_pod:.0} µs/pod ({:.3}x); \
@@ -484,6 +528,8 @@ fn run_scale(a: &Args, lab: &Lab) -> Result<Value, String> {
         "attach_median_first_mean_us": first(&curve_m),
         "attach_median_last_mean_us": last(&curve_m),
         "attach_median_last_over_first": last(&curve_m) / first(&curve_m),
+        "attach_without_rules_us": curve_ctl,
+        "attach_without_rules_last_over_first": last(&curve_ctl) / first(&curve_ctl),
         "detach_one_by_one_us": one_by_one,
         "detach_one_by_one_mean_us": obo,
         "detach_many_total_us": us(bulk),
@@ -507,7 +553,18 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
     let host = floatip::Host::open(NetnsRef::Name(lab.host.name.clone())).map_err(err)?;
     let h = lab.host.handle();
     let uplink = h.link_get(lab::UPLINK).map_err(err)?.index;
-    setup_all(&mut f, &all)?;
+    let costs_before = policy_costs(&h)?;
+    // The first pod alone, pinged from the LAN; then all of them, and the
+    // same pod pinged again: what the host's rules add to a forwarded
+    // packet (the request from the LAN walks every pod rule, the reply
+    // from pod 0 only its own).
+    setup_all(&mut f, &all[..1])?;
+    let rtt_before = ping_rtt_us(lab, all[0].ip);
+    setup_all(&mut f, &all[1..])?;
+    let rtt_after = ping_rtt_us(lab, all[0].ip);
+    // The last pod's reply walks every other pod's first rule before its own.
+    let rtt_last = ping_rtt_us(lab, all[n - 1].ip);
+    let costs_after = policy_costs(&h)?;
     let mut list_us = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
@@ -547,19 +604,70 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
     if proxies(&h)? != 0 || removed.is_empty() {
         return Err("gc left proxy entries".into());
     }
+    no_policy_left(lab).map_err(|e| format!("gc of {n} orphans: {e}"))?;
     lab::delete_pod_namespaces();
-    // ... against removing the same objects one by one.
+    // ... against removing the same objects one by one: the veth, its
+    // three rules, the proxy entry, and table T's routes after the last.
     setup_all(&mut f, &all)?;
+    let table = lab::table();
+    let rules: Vec<Vec<floatip::Rule>> = all
+        .iter()
+        .map(|p| {
+            let (from, prio) = (floatip::IpPrefix::host(IpAddr::V4(p.ip)), lab::RULE_PRIORITY);
+            vec![
+                floatip::Rule::lookup(prio, floatip::route::TABLE_MAIN)
+                    .from(from)
+                    .iif(p.host_if.as_str())
+                    .suppress_prefixlength(0)
+                    .protocol(lab::PROTO),
+                floatip::Rule::lookup(prio + 1, table).from(from).iif(p.host_if.as_str()).protocol(lab::PROTO),
+                floatip::Rule::blackhole(prio + 2).iif(p.host_if.as_str()).protocol(lab::PROTO),
+            ]
+        })
+        .collect();
+    let table_routes =
+        h.routes(floatip::RouteFilter { ipv4: Some(true), table: Some(table), ..Default::default() }).map_err(err)?;
     let t = Instant::now();
-    for p in &all {
+    for (p, rules) in all.iter().zip(&rules) {
         let l = h.link_get(p.host_if.as_str()).map_err(err)?;
         h.link_del(l.index).map_err(err)?;
+        for r in rules {
+            h.rule_del(r).map_err(err)?;
+        }
         h.neigh_proxy_del(uplink, IpAddr::V4(p.ip)).map_err(err)?;
     }
+    for r in &table_routes {
+        h.route_del(r).map_err(err)?;
+    }
     let one_by_one = t.elapsed();
+    no_policy_left(lab).map_err(|e| format!("one-by-one removal of {n} pods: {e}"))?;
     lab::delete_pod_namespaces();
     settle(Duration::from_secs(if a.smoke { 2 } else { 60 }));
     let mx = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "policy rules: {} before the pods, {} with {n}: IPv4 rule dump (each detach makes two) {:.0} µs -> {:.0} µs; \
+         route lookup through the rules (RTM_GETROUTE fibmatch, as attach's conflict check; every forwarded \
+         packet walks the same list) {:.1} µs -> {:.1} µs",
+        costs_before.rules,
+        costs_after.rules,
+        costs_before.rule_dump_us,
+        costs_after.rule_dump_us,
+        costs_before.lookup_us,
+        costs_after.lookup_us
+    );
+    match (&rtt_before, &rtt_after, &rtt_last) {
+        (Ok(b), Ok(a), Ok(l)) => println!(
+            "ping from the LAN (2,000 echoes, no interval; mean RTT): pod 0 {b:.1} µs with 1 pod, {a:.1} µs with {n}; \
+             pod {} {l:.1} µs",
+            n - 1
+        ),
+        (b, a, l) => println!(
+            "ping from the LAN: not measured ({:?} / {:?} / {:?})",
+            b.as_ref().err(),
+            a.as_ref().err(),
+            l.as_ref().err()
+        ),
+    }
     println!(
         "lifecycle {n} pods: list {:.2} ms (median of 5); flap repair {:.1} ms median, {:.1} ms max over 20 (watcher: {} passes, {} repairs, pass latency median {:.1} ms); gc of {n} orphans {:.1} ms against {:.1} ms one by one ({:.3}x)",
         median(&list_us) / 1e3,
@@ -574,6 +682,11 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
     );
     Ok(json!({
         "pods": n,
+        "ping_rtt_us": {"pod0_one_pod": rtt_before.ok(), "pod0_all_pods": rtt_after.ok(), "last_pod_all_pods": rtt_last.ok()},
+        "policy_costs": {
+            "before": {"rules": costs_before.rules, "rule_dump_us": costs_before.rule_dump_us, "lookup_us": costs_before.lookup_us},
+            "after": {"rules": costs_after.rules, "rule_dump_us": costs_after.rule_dump_us, "lookup_us": costs_after.lookup_us},
+        },
         "list_us": list_us,
         "list_median_us": median(&list_us),
         "flap_repair_us": repair_us,
@@ -584,6 +697,51 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
         "one_by_one_us": us(one_by_one),
         "gc_over_one_by_one": us(gc) / us(one_by_one),
     }))
+}
+
+/// What the host's policy rules cost as they grow with the pods.
+struct PolicyCosts {
+    /// IPv4 rules on the host.
+    rules: usize,
+    /// One dump of them (median of 20), what each detach does twice.
+    rule_dump_us: f64,
+    /// One route lookup through them (median of 2,000 `RTM_GETROUTE`
+    /// fibmatch requests for an address of the LAN that no pod has).
+    lookup_us: f64,
+}
+
+/// The mean round trip of 2,000 pings without interval from the sink (the
+/// LAN) to `ip`, from `ping`'s summary.
+fn ping_rtt_us(lab: &Lab, ip: Ipv4Addr) -> Result<f64, String> {
+    let ip = ip.to_string();
+    let out = lab.sink.exec(&["ping", "-q", "-n", "-c", "2000", "-i", "0", "-W", "1", &ip]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("ping {ip}: {} {}", text.trim(), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    // rtt min/avg/max/mdev = 0.031/0.045/0.210/0.010 ms
+    let line = text.lines().find(|l| l.contains("min/avg/max")).ok_or("ping: no summary")?;
+    let avg = line.split('=').nth(1).and_then(|v| v.trim().split('/').nth(1)).ok_or("ping: bad summary")?;
+    avg.parse::<f64>().map(|ms| ms * 1e3).map_err(|e| format!("ping: {e}: {line}"))
+}
+
+fn policy_costs(h: &floatip::Handle) -> Result<PolicyCosts, String> {
+    let err = |e: floatip::Error| e.to_string();
+    let mut rules = 0;
+    let mut dumps = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        rules = h.rules(true).map_err(err)?.len();
+        dumps.push(us(t.elapsed()));
+    }
+    let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 250, 1));
+    let mut lookups = Vec::new();
+    for _ in 0..2000 {
+        let t = Instant::now();
+        h.route_get_fibmatch(ip).map_err(err)?;
+        lookups.push(us(t.elapsed()));
+    }
+    Ok(PolicyCosts { rules, rule_dump_us: median(&dumps), lookup_us: median(&lookups) })
 }
 
 /// One announcement round (a gratuitous ARP request and reply per IP) for
@@ -892,7 +1050,25 @@ fn run_in(a: &Args, lab: &Lab) -> Result<Vec<Target>, String> {
     report(a, &slots, &paired, &scale, &lifecycle, &announce, &breakdown)
 }
 
+/// Prints floatip's warnings and errors to stderr, with the time since the
+/// start (the watcher reports a failed reconcile pass only this way).
+struct StderrLog(Instant);
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Warn
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            eprintln!("[{:9.3} s {}] {}", self.0.elapsed().as_secs_f64(), r.level(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
+    let _ =
+        log::set_boxed_logger(Box::new(StderrLog(Instant::now()))).map(|()| log::set_max_level(log::LevelFilter::Warn));
     // SAFETY: geteuid has no preconditions.
     #[allow(unsafe_code)]
     if unsafe { libc::geteuid() } != 0 {

@@ -16,7 +16,7 @@ use floatip::floating::{FloatingIp, NetnsRef};
 use floatip::Host;
 use serde_json::{json, Value};
 
-use crate::lab::{NsThread, Pod, GATEWAY, UPLINK};
+use crate::lab::{self, NsThread, Pod, GATEWAY, UPLINK};
 
 /// One way of wiring pods.
 pub trait Method {
@@ -24,8 +24,42 @@ pub trait Method {
     fn name(&self) -> &'static str;
     /// Creates the pod namespace and wires the pod; returns the time it took.
     fn setup(&mut self, pod: &Pod) -> Result<Duration, String>;
-    /// Removes what setup made, the pod namespace included.
+    /// Removes what setup made, the pod namespace included (and table T's
+    /// routes with the last pod).
     fn teardown(&mut self, pod: &Pod) -> Result<Duration, String>;
+    /// The harness removed every pod this method set up (one `detach_many`,
+    /// which also emptied table T): a method that counts its pods to know
+    /// which one is the last starts again from none.
+    fn forget_pods(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// How many of its pods a method has, to know the last one's teardown
+/// (which removes table T's routes, as floatip's detach does when no rule
+/// looks the table up any more). Counted by the method, as an agent knows
+/// its pods, rather than asked of the kernel.
+#[derive(Default)]
+pub struct Live(usize);
+
+impl Live {
+    /// One more pod set up.
+    pub fn up(&mut self) {
+        self.0 += 1;
+    }
+    /// One pod fewer; whether it was the last.
+    pub fn down(&mut self) -> bool {
+        self.0 = self.0.saturating_sub(1);
+        self.0 == 0
+    }
+    /// None left (the harness removed them all).
+    pub fn clear(&mut self) {
+        self.0 = 0;
+    }
+    /// Whether there are none (the next setup is the first).
+    pub fn none(&self) -> bool {
+        self.0 == 0
+    }
 }
 
 /// Runs `program args` with `input` on stdin; `Err` with its stderr when it
@@ -55,20 +89,27 @@ fn run(program: &str, args: &[&str], input: Option<&str>) -> Result<(), String> 
 /// `brd +` on the address (floatip sets the broadcast address), the host
 /// veth's `proxy_delay=0` before its `proxy_arp=1`, the uplink's
 /// `proxy_delay=0` and its proxy entry. Not run: `ip_nonlocal_bind` and
-/// `arping` (announcing is measured on its own).
+/// `arping` (announcing is measured on its own). The policy routing floatip
+/// adds: table T's two routes with `ip route replace` (idempotent: a script
+/// does not know whether it runs for the uplink's first pod) and the pod's
+/// three rules with `ip rule add`; teardown deletes the rules, and table T's
+/// routes with the last pod.
 pub struct Recipe {
     host: NsThread,
+    live: Live,
 }
 
 impl Recipe {
     /// Spawns its scripts from a thread inside the host namespace.
     pub fn new(host: NsThread) -> Recipe {
-        Recipe { host }
+        Recipe { host, live: Live::default() }
     }
 
     /// The setup script of one pod.
     pub fn setup_script(pod: &Pod) -> String {
         let (ns, vh, ip, cidr) = (&pod.netns, &pod.host_if, pod.ip, pod.cidr());
+        let [r0, r1, r2] = lab::rule_words(pod);
+        let [t0, t1] = lab::table_route_words();
         format!(
             "set -e
 ip netns add {ns}
@@ -78,7 +119,7 @@ echo 1 > /proc/sys/net/ipv6/conf/{vh}/disable_ipv6
 ip link set dev {vh} up
 ip netns exec {ns} ip link set dev eth0 up
 ip netns exec {ns} ip addr add {cidr} brd + dev eth0
-ip link set dev {vh} alias \"fipbench/1 id={ns} ns=4026532999 lan={UPLINK} ip={ip} pod={ns}\"
+ip link set dev {vh} alias \"{alias}\"
 ip route add {ip}/32 dev {vh} proto 70
 ip netns exec {ns} ip route add default via {GATEWAY} dev eth0
 ip netns exec {ns} ip link set dev lo up
@@ -86,17 +127,31 @@ echo 1 > /proc/sys/net/ipv4/ip_forward
 echo 0 > /proc/sys/net/ipv4/neigh/{vh}/proxy_delay
 echo 1 > /proc/sys/net/ipv4/conf/{vh}/proxy_arp
 echo 0 > /proc/sys/net/ipv4/neigh/{UPLINK}/proxy_delay
+ip route replace {t0}
+ip route replace {t1}
+ip rule add {r0}
+ip rule add {r1}
+ip rule add {r2}
 ip neigh add proxy {ip} dev {UPLINK} protocol 70
-"
+",
+            alias = lab::alias(pod),
         )
     }
 
-    /// The teardown script of one pod.
-    pub fn teardown_script(pod: &Pod) -> String {
-        format!(
-            "set -e\nip link del dev {}\nip neigh del proxy {} dev {UPLINK}\nip netns del {}\n",
+    /// The teardown script of one pod (`last`: the uplink's last pod, so
+    /// table T's routes go too).
+    pub fn teardown_script(pod: &Pod, last: bool) -> String {
+        let [r0, r1, r2] = lab::rule_words(pod);
+        let mut s = format!(
+            "set -e\nip link del dev {}\nip rule del {r0}\nip rule del {r1}\nip rule del {r2}\n\
+             ip neigh del proxy {} dev {UPLINK}\nip netns del {}\n",
             pod.host_if, pod.ip, pod.netns
-        )
+        );
+        if last {
+            let [t0, t1] = lab::table_route_words();
+            s.push_str(&format!("ip route del {t1}\nip route del {t0}\n"));
+        }
+        s
     }
 
     fn bash(&self, script: String) -> Result<Duration, String> {
@@ -113,10 +168,17 @@ impl Method for Recipe {
         "recipe"
     }
     fn setup(&mut self, pod: &Pod) -> Result<Duration, String> {
-        self.bash(Self::setup_script(pod))
+        let d = self.bash(Self::setup_script(pod))?;
+        self.live.up();
+        Ok(d)
     }
     fn teardown(&mut self, pod: &Pod) -> Result<Duration, String> {
-        self.bash(Self::teardown_script(pod))
+        let last = self.live.down();
+        self.bash(Self::teardown_script(pod, last))
+    }
+    fn forget_pods(&mut self) -> Result<(), String> {
+        self.live.clear();
+        Ok(())
     }
 }
 
@@ -129,29 +191,43 @@ impl Method for Recipe {
 ///    process (`ip` has no sysctl command);
 /// 3. `ip -n POD -batch -`: pod veth up, address, default route, `lo` up.
 ///
-/// Teardown is one `ip -batch -`: `link del`, `neigh del proxy`, `netns del`.
+/// Table T's routes (`route replace`, idempotent) and the pod's three rules
+/// (`rule add`) are in the host batch, before the proxy entry as floatip
+/// orders them.
+///
+/// Teardown is one `ip -batch -`: `link del`, the three `rule del`, `neigh
+/// del proxy`, `netns del`, and with the last pod table T's two `route del`.
 pub struct IpBatch {
     host: NsThread,
+    live: Live,
 }
 
 impl IpBatch {
     /// Spawns its processes from a thread inside the host namespace.
     pub fn new(host: NsThread) -> IpBatch {
-        IpBatch { host }
+        IpBatch { host, live: Live::default() }
     }
 
     /// The three commands of one pod's setup: host batch, sysctl script,
     /// pod batch.
     pub fn setup_commands(pod: &Pod) -> (String, String, String) {
         let (ns, vh, ip, cidr) = (&pod.netns, &pod.host_if, pod.ip, pod.cidr());
+        let [r0, r1, r2] = lab::rule_words(pod);
+        let [t0, t1] = lab::table_route_words();
         let host = format!(
             "netns add {ns}
 link add {vh} type veth peer name eth0 netns {ns}
-link set {vh} alias \"fipbench/1 id={ns} ns=4026532999 lan={UPLINK} ip={ip} pod={ns}\"
+link set {vh} alias \"{alias}\"
 link set {vh} up
 route add {ip}/32 dev {vh} proto 70
+route replace {t0}
+route replace {t1}
+rule add {r0}
+rule add {r1}
+rule add {r2}
 neigh add proxy {ip} dev {UPLINK} protocol 70
-"
+",
+            alias = lab::alias(pod),
         );
         let sysctl = format!(
             "echo 1 > /proc/sys/net/ipv6/conf/{vh}/disable_ipv6 && \
@@ -178,28 +254,47 @@ impl Method for IpBatch {
     fn setup(&mut self, pod: &Pod) -> Result<Duration, String> {
         let (host, sysctl, pod_batch) = Self::setup_commands(pod);
         let ns = pod.netns.clone();
-        self.host.run(move || {
-            let t = Instant::now();
-            run("ip", &["-batch", "-"], Some(&host))?;
-            run("sh", &["-c", &sysctl], None)?;
-            run("ip", &["-n", &ns, "-batch", "-"], Some(&pod_batch))?;
-            Ok(t.elapsed())
-        })
+        self.host
+            .run(move || {
+                let t = Instant::now();
+                run("ip", &["-batch", "-"], Some(&host))?;
+                run("sh", &["-c", &sysctl], None)?;
+                run("ip", &["-n", &ns, "-batch", "-"], Some(&pod_batch))?;
+                Ok(t.elapsed())
+            })
+            .inspect(|_| self.live.up())
     }
     fn teardown(&mut self, pod: &Pod) -> Result<Duration, String> {
-        let batch =
-            format!("link del {}\nneigh del proxy {} dev {UPLINK}\nnetns del {}\n", pod.host_if, pod.ip, pod.netns);
+        let [r0, r1, r2] = lab::rule_words(pod);
+        let mut batch = format!(
+            "link del {}\nrule del {r0}\nrule del {r1}\nrule del {r2}\nneigh del proxy {} dev {UPLINK}\nnetns del {}\n",
+            pod.host_if, pod.ip, pod.netns
+        );
+        if self.live.down() {
+            let [t0, t1] = lab::table_route_words();
+            batch.push_str(&format!("route del {t1}\nroute del {t0}\n"));
+        }
         self.host.run(move || {
             let t = Instant::now();
             run("ip", &["-batch", "-"], Some(&batch))?;
             Ok(t.elapsed())
         })
     }
+    fn forget_pods(&mut self) -> Result<(), String> {
+        self.live.clear();
+        Ok(())
+    }
 }
 
 /// The spec floatip wires pod `pod` with: `create_pod_netns`, `.no_announce()`
 /// (announcing is measured on its own), the host side in `host`.
 pub fn floatip_spec(pod: &Pod, host: NetnsRef) -> floatip::Result<FloatingIp> {
+    floatip_spec_with(pod, host, true)
+}
+
+/// The same, with (`rules`) or without floatip's policy routing and
+/// anti-spoofing (the scale phase's control pass).
+pub fn floatip_spec_with(pod: &Pod, host: NetnsRef, rules: bool) -> floatip::Result<FloatingIp> {
     // The same pod key as the Python worker's: a phase may detach with one
     // what it attached with the other.
     FloatingIp::builder(format!("bench/{}", pod.host_if), UPLINK)
@@ -207,6 +302,8 @@ pub fn floatip_spec(pod: &Pod, host: NetnsRef) -> floatip::Result<FloatingIp> {
         .create_pod_netns(pod.netns.clone())
         .ipv4(pod.cidr(), GATEWAY)
         .host_ifname(pod.host_if.clone())
+        .policy_routing(rules)
+        .anti_spoofing(rules)
         .no_announce()
         .build()
 }
@@ -219,6 +316,9 @@ pub struct FloatipRust {
     thread: Rc<NsThread>,
     host: Arc<Host>,
     specs: HashMap<usize, FloatingIp>,
+    /// Policy routing and anti-spoofing on (floatip's defaults); off only
+    /// in the scale phase's control pass.
+    pub rules: bool,
 }
 
 impl FloatipRust {
@@ -233,7 +333,7 @@ impl FloatipRust {
             }
             Ok(Arc::new(host))
         })?;
-        Ok(FloatipRust { thread, host, specs: HashMap::new() })
+        Ok(FloatipRust { thread, host, specs: HashMap::new(), rules: true })
     }
 
     /// Removes `pods` with one `host.detach_many`; returns its time.
@@ -257,10 +357,10 @@ impl Method for FloatipRust {
         "floatip"
     }
     fn setup(&mut self, pod: &Pod) -> Result<Duration, String> {
-        let (host, p) = (self.host.clone(), pod.clone());
+        let (host, p, rules) = (self.host.clone(), pod.clone(), self.rules);
         let (d, f) = self.thread.run(move || -> Result<(Duration, FloatingIp), String> {
             let t = Instant::now();
-            let f = floatip_spec(&p, NetnsRef::Current).map_err(|e| e.to_string())?;
+            let f = floatip_spec_with(&p, NetnsRef::Current, rules).map_err(|e| e.to_string())?;
             host.attach(&f).map_err(|e| e.to_string())?;
             Ok((t.elapsed(), f))
         })?;
@@ -307,6 +407,8 @@ impl PyWorker {
         let mut cmd = Command::new(python);
         cmd.arg(worker)
             .args([mode, "--host", host, "--uplink", UPLINK, "--gateway", GATEWAY])
+            .args(["--subnet", lab::SUBNET, "--table", &lab::table().to_string()])
+            .args(["--priority", &lab::RULE_PRIORITY.to_string(), "--proto", &lab::PROTO.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -365,6 +467,9 @@ impl Method for PyWorker {
     }
     fn teardown(&mut self, pod: &Pod) -> Result<Duration, String> {
         self.timed("teardown", pod)
+    }
+    fn forget_pods(&mut self) -> Result<(), String> {
+        self.request(json!({"op": "forget"})).map(drop)
     }
 }
 

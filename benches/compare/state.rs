@@ -6,8 +6,12 @@
 //! admin state (`UP`), MTU, group, qdisc, txqlen, master and veth peer (as
 //! `pod<k>/eth0` or `host/vh<k>`, checked by ifindex both ways); IPv4
 //! addresses with prefix, broadcast, scope and flags; every IPv4 route of
-//! every table with type, protocol, scope, source and next hop; the host's
-//! proxy entries; and the host's `ip_forward`, `conf/*/proxy_arp`,
+//! every table with type, protocol, scope, source and next hop (the main
+//! table's, and the policy table T's two routes); the host's policy rules of
+//! both families (`ip rule`, `ip -6 rule`: priority, selectors, `iif`,
+//! action, table, `suppress_prefixlength`, protocol), so that a method that
+//! forgets a rule or marks it otherwise fails the check; the host's proxy
+//! entries; and the host's `ip_forward`, `conf/*/proxy_arp`,
 //! `neigh/*/proxy_delay` and `ipv6/conf/*/disable_ipv6`.
 //!
 //! Left out on purpose (they differ from run to run whoever configures the
@@ -32,8 +36,13 @@ pub type Snapshot = BTreeSet<String>;
 
 /// `ip -4 -j -d [-n NS] -batch -` with `commands`, one JSON array per command.
 fn ip_batch_json(netns: &str, commands: &[&str]) -> Result<Vec<Vec<Value>>, String> {
+    ip_batch_json_family("-4", netns, commands)
+}
+
+/// The same with `family` (`-4` or `-6`).
+fn ip_batch_json_family(family: &str, netns: &str, commands: &[&str]) -> Result<Vec<Vec<Value>>, String> {
     let mut child = Command::new("ip")
-        .args(["-4", "-j", "-d", "-n", netns, "-batch", "-"])
+        .args([family, "-j", "-d", "-n", netns, "-batch", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -137,9 +146,15 @@ pub fn snapshot(lab: &Lab, pods: &[Pod]) -> Result<Snapshot, String> {
     let mut out = Snapshot::new();
     let host = ip_batch_json(
         &lab.host.name,
-        &["link show", "addr show", "route show table all", "neigh show proxy", "netns list-id"],
+        &["link show", "addr show", "route show table all", "neigh show proxy", "netns list-id", "rule show"],
     )?;
     let (host_links, host_addrs, host_routes, proxies, ids) = (&host[0], &host[1], &host[2], &host[3], &host[4]);
+    let rules6 = ip_batch_json_family("-6", &lab.host.name, &["rule show"])?;
+    for (fam, rules) in [("inet", &host[5]), ("inet6", &rules6[0])] {
+        for r in rules {
+            out.insert(format!("host rule {fam} {}", kv(r, &[])));
+        }
+    }
     let nsid: BTreeMap<i64, String> = ids.iter().map(|i| (n(i, "nsid"), s(i, "name").to_owned())).collect();
     let by_ns: BTreeMap<&str, &Pod> = pods.iter().map(|p| (p.netns.as_str(), p)).collect();
     let host_index: BTreeMap<String, i64> =

@@ -1,11 +1,13 @@
 """A Python worker of the comparison harness (benches/compare/main.rs).
 
-    python worker.py pyroute2|floatip --host NETNS --uplink up0 --gateway 10.0.0.1
+    python worker.py pyroute2|floatip --host NETNS --uplink up0 --gateway 10.0.0.1 \
+        --subnet 10.0.0.0/16 --table T --priority 2000 --proto 70
 
 Reads one JSON request per line on stdin ({"op": "setup"|"teardown"|"quit",
-"k", "netns", "host_if", "ip", "prefixlen"}), does it, and answers one JSON
-line: {"ok": true, "ns": <nanoseconds the library calls took>} or
-{"ok": false, "error": "..."}. The first line it writes is a hello once
+"k", "netns", "host_if", "ip", "prefixlen"}, or {"op": "forget"}: the
+harness removed every pod), does it, and answers one JSON line: {"ok":
+true, "ns": <nanoseconds the library calls took>} or {"ok": false,
+"error": "..."}. The first line it writes is a hello once
 imports are done and sockets are open, so neither is timed.
 
 pyroute2 is used the fastest way it offers without forking: the worker lives
@@ -14,7 +16,10 @@ namespaces are created in-process with ``netns.setns(name, O_CREAT|O_EXCL,
 fork=False)`` between ``pushns()`` and ``popns()`` (the default
 ``netns.create()`` and ``IPRoute(netns=...)`` fork a child for every call),
 the veth peer is created directly in the pod namespace, and sysctls are
-written to /proc/sys. floatip is used as documented for an agent: the
+written to /proc/sys. floatip's policy routing is built the same way:
+table T's two routes with ``route("replace", ...)`` on every pod
+(idempotent), the pod's three rules with ``rule("add", ...)``; teardown
+deletes the rules, and table T's routes with the worker's last pod. floatip is used as documented for an agent: the
 worker is started inside the host namespace (it checks), keeps one
 ``floatip.Host()`` (that namespace, held open with its netlink socket), and
 per pod builds a ``FloatingIp`` with ``create_pod_netns`` and calls
@@ -27,6 +32,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from typing import Any, Callable
@@ -34,6 +40,7 @@ from typing import Any, Callable
 NTF_PROXY = 0x08
 RTPROT_BOOT = 3
 RT_SCOPE_LINK = 253
+RT_TABLE_MAIN = 254
 
 
 FLOATIP_PROTO = 70  # floatip.floating.mark.DEFAULT_PROTOCOL
@@ -42,17 +49,36 @@ FLOATIP_PROTO = 70  # floatip.floating.mark.DEFAULT_PROTOCOL
 class Pyroute2Pods:
     """Pods wired with pyroute2."""
 
-    def __init__(self, host: str, uplink: str, gateway: str) -> None:
+    def __init__(self, a: argparse.Namespace) -> None:
         from pyroute2 import IPRoute, netns
 
         self.netns = netns
         self.IPRoute = IPRoute
-        self.gateway = gateway
-        self.uplink = uplink
+        self.gateway = a.gateway
+        self.uplink = a.uplink
+        self.table = a.table
+        self.priority = a.priority
+        self.proto = a.proto
         # Live in the host namespace for good, as an agent on the node does.
-        netns.setns(host, flags=0, fork=False)
+        netns.setns(a.host, flags=0, fork=False)
         self.ipr = IPRoute()
-        self.uplink_index = self.ipr.link_lookup(ifname=uplink)[0]
+        self.uplink_index = self.ipr.link_lookup(ifname=a.uplink)[0]
+        # Table T's routes: the subnet on the uplink, the default via the gateway.
+        self.table_routes: list[dict[str, Any]] = [
+            {"dst": a.subnet, "oif": self.uplink_index, "scope": RT_SCOPE_LINK},
+            {"dst": "0.0.0.0/0", "gateway": a.gateway, "oif": self.uplink_index},
+        ]
+        self.live = 0
+
+    def rules(self, host_if: str, ip: str) -> list[dict[str, Any]]:
+        """The pod's three rules, floatip's, in its order."""
+        p, t = self.priority, self.table
+        common = {"family": socket.AF_INET, "iifname": host_if, "protocol": self.proto}
+        return [
+            dict(common, priority=p, src=ip, src_len=32, table=RT_TABLE_MAIN, suppress_prefixlen=0),
+            dict(common, priority=p + 1, src=ip, src_len=32, table=t),
+            dict(common, priority=p + 2, action="blackhole"),
+        ]
 
     def setup(self, netns: str, host_if: str, ip: str, prefixlen: int) -> None:
         ns = self.netns
@@ -88,27 +114,46 @@ class Pyroute2Pods:
                     f.write(value)
             # floatip's owner marks: the veth's alias, protocol 70 on the
             # host route and the proxy entry.
-            mark = f"fipbench/1 id={netns} ns=4026532999 lan={self.uplink} ip={ip} pod={netns}"
+            mark = (
+                f"fipbench/1 id={netns} ns=4026532999 lan={self.uplink} ip={ip} table={self.table} "
+                f"prio={self.priority} spoof=drop gw={self.gateway}/{prefixlen} pod={netns}"
+            )
             ipr.link("set", index=host, ifalias=mark)
             ipr.route("add", dst=f"{ip}/32", oif=host, scope=RT_SCOPE_LINK, proto=FLOATIP_PROTO)
+            for r in self.table_routes:
+                ipr.route("replace", table=self.table, proto=self.proto, **r)
+            for rule in self.rules(host_if, ip):
+                ipr.rule("add", **rule)
             ipr.neigh(
                 "add", dst=ip, ifindex=self.uplink_index, flags=NTF_PROXY, protocol=FLOATIP_PROTO
             )
             pod.link("set", index=1, state="up")  # lo is ifindex 1 in every netns
+            self.live += 1
         finally:
             pod.close()
 
     def teardown(self, netns: str, host_if: str, ip: str, prefixlen: int) -> None:
         self.ipr.link("del", ifname=host_if)
+        for rule in self.rules(host_if, ip):
+            self.ipr.rule("del", **rule)
         self.ipr.neigh("del", dst=ip, ifindex=self.uplink_index, flags=NTF_PROXY)
         self.netns.remove(netns)
+        self.live = max(0, self.live - 1)
+        if self.live == 0:
+            for r in reversed(self.table_routes):
+                self.ipr.route("del", table=self.table, proto=self.proto, **r)
+
+    def forget(self) -> None:
+        self.live = 0
 
 
 class FloatipPods:
     """Pods wired with the floatip Python binding."""
 
-    def __init__(self, host: str, uplink: str, gateway: str) -> None:
+    def __init__(self, a: argparse.Namespace) -> None:
         import floatip
+
+        host, uplink, gateway = a.host, a.uplink, a.gateway
 
         # An agent runs in the host namespace: the harness starts this
         # worker there. Never wire pods from anywhere else.
@@ -140,6 +185,9 @@ class FloatipPods:
         fip = self.specs.pop(netns, None) or self.spec(netns, host_if, ip, prefixlen)
         self.host.detach(fip)
 
+    def forget(self) -> None:
+        self.specs.clear()
+
 
 def reply(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
@@ -152,11 +200,15 @@ def main() -> int:
     ap.add_argument("--host", required=True)
     ap.add_argument("--uplink", required=True)
     ap.add_argument("--gateway", required=True)
+    ap.add_argument("--subnet", required=True)
+    ap.add_argument("--table", type=int, required=True)
+    ap.add_argument("--priority", type=int, required=True)
+    ap.add_argument("--proto", type=int, required=True)
     a = ap.parse_args()
     # The harness handles Ctrl-C and tells this worker to quit.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        pods = (Pyroute2Pods if a.mode == "pyroute2" else FloatipPods)(a.host, a.uplink, a.gateway)
+        pods = (Pyroute2Pods if a.mode == "pyroute2" else FloatipPods)(a)
     except Exception as e:  # reported to the harness, which skips or fails
         reply({"ok": False, "error": f"{type(e).__name__}: {e}"})
         return 1
@@ -168,6 +220,10 @@ def main() -> int:
         op = req.get("op")
         if op == "quit":
             break
+        if op == "forget":
+            pods.forget()
+            reply({"ok": True})
+            continue
         args = (req["netns"], req["host_if"], req["ip"], int(req["prefixlen"]))
         try:
             t = clock()
