@@ -42,6 +42,21 @@ pub fn plugin(req: &Request) -> Option<&str> {
 /// configuration's. Returns its result for ADD (`None` for the other
 /// verbs), or its CNI error as it gave it.
 pub fn exec(req: &Request, command: Command, cni_version: &str) -> Result<Option<CniResult>, CniError> {
+    start(req, command, cni_version)?.finish()
+}
+
+/// An IPAM plugin process started by [`start`].
+#[derive(Debug)]
+pub struct Running {
+    child: std::process::Child,
+    plugin: String,
+    command: Command,
+}
+
+/// [`exec`] in two halves: starts the plugin (its stdin written and
+/// closed), so that the caller can work meanwhile; [`Running::finish`]
+/// waits for it.
+pub fn start(req: &Request, command: Command, cni_version: &str) -> Result<Running, CniError> {
     let plugin = plugin(req).ok_or_else(|| CniError::new(code::INVALID_CONFIG, "no ipam configured"))?;
     let exe = find(req, plugin)?;
     let stdin = match cni_version == req.config.cni_version {
@@ -68,38 +83,49 @@ pub fn exec(req: &Request, command: Command, cni_version: &str) -> Result<Option
         Some(n) => p.env("CNI_NETNS", n),
         None => p.env_remove("CNI_NETNS"),
     };
-    let fail = |what: String| CniError::new(code::IPAM, format!("IPAM plugin {plugin} {command}: {what}"));
-    let mut child = p.spawn().map_err(|e| fail(format!("exec {}: {e}", exe.display())))?;
+    let mut child = p.spawn().map_err(|e| {
+        CniError::new(code::IPAM, format!("IPAM plugin {plugin} {command}: exec {}: {e}", exe.display()))
+    })?;
     let mut pipe = child.stdin.take().expect("piped");
     // A plugin that exits without reading its stdin closes the pipe: its
-    // exit status says what happened, not this write.
+    // exit status says what happened, not this write. The configuration
+    // fits the pipe's buffer, so this does not wait for the plugin.
     let _ = pipe.write_all(&stdin);
     drop(pipe);
-    let out = child.wait_with_output().map_err(|e| fail(format!("wait: {e}")))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !stderr.trim().is_empty() {
-        eprintln!("floatip-cni: IPAM {plugin} {command}: {}", stderr.trim());
+    Ok(Running { child, plugin: plugin.to_owned(), command })
+}
+
+impl Running {
+    /// Waits for the plugin: its result for ADD, or its CNI error.
+    pub fn finish(self) -> Result<Option<CniResult>, CniError> {
+        let Running { child, plugin, command } = self;
+        let fail = |what: String| CniError::new(code::IPAM, format!("IPAM plugin {plugin} {command}: {what}"));
+        let out = child.wait_with_output().map_err(|e| fail(format!("wait: {e}")))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !stderr.trim().is_empty() {
+            eprintln!("floatip-cni: IPAM {plugin} {command}: {}", stderr.trim());
+        }
+        if !out.status.success() {
+            return Err(match serde_json::from_slice::<CniError>(&out.stdout) {
+                Ok(mut e) => {
+                    e.msg = format!("IPAM plugin {plugin} {command}: {}", e.msg);
+                    e
+                }
+                Err(_) => fail(format!(
+                    "{}; stdout {:?}; stderr {:?}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    stderr.trim()
+                )),
+            });
+        }
+        if command != Command::Add {
+            return Ok(None);
+        }
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| fail(format!("unreadable result ({e}): {:?}", String::from_utf8_lossy(&out.stdout))))?;
+        CniResult::from_json(&v).map(Some).map_err(|e| fail(format!("unreadable result ({e}): {v}")))
     }
-    if !out.status.success() {
-        return Err(match serde_json::from_slice::<CniError>(&out.stdout) {
-            Ok(mut e) => {
-                e.msg = format!("IPAM plugin {plugin} {command}: {}", e.msg);
-                e
-            }
-            Err(_) => fail(format!(
-                "{}; stdout {:?}; stderr {:?}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                stderr.trim()
-            )),
-        });
-    }
-    if command != Command::Add {
-        return Ok(None);
-    }
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| fail(format!("unreadable result ({e}): {:?}", String::from_utf8_lossy(&out.stdout))))?;
-    CniResult::from_json(&v).map(Some).map_err(|e| fail(format!("unreadable result ({e}): {v}")))
 }
 
 /// The versions the IPAM plugin speaks (its VERSION answer).

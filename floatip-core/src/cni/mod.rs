@@ -413,13 +413,30 @@ fn del(req: &Request) -> Result<(), CniError> {
             }
         }
     }
-    if addrs.v4.is_some() || addrs.v6.is_some() {
-        let s = spec(req, &addrs, netns, true).map_err(|e| CniError::floatip(&format!("spec of {id}"), &e))?;
-        host.detach(&s).map_err(|e| CniError::floatip(&format!("detach {id}"), &e))?;
+    let spec = match addrs.v4.is_some() || addrs.v6.is_some() {
+        true => Some(spec(req, &addrs, netns, true).map_err(|e| CniError::floatip(&format!("spec of {id}"), &e))?),
+        false => None,
+    };
+    // IPAM DEL runs while floatip detaches (the veth's delete waits for
+    // RCU grace periods). The reference plugins release the address even
+    // before they remove the interface; should the detach fail and the
+    // address go to another pod meanwhile, that pod's attach finds the IP
+    // routed here and fails with a conflict (100) until the runtime's
+    // retried DEL has detached: never two pods on one IP.
+    let release = match ipam::plugin(req) {
+        Some(_) => {
+            let v = ipam::version_for(req)?.unwrap_or_else(|| "1.0.0".to_owned());
+            Some(ipam::start(req, Command::Del, &v)?)
+        }
+        None => None,
+    };
+    let detached = spec.map(|s| host.detach(&s).map_err(|e| CniError::floatip(&format!("detach {id}"), &e)));
+    let released = release.map(ipam::Running::finish);
+    if let Some(Err(e)) = detached {
+        return Err(e);
     }
-    if ipam::plugin(req).is_some() {
-        let v = ipam::version_for(req)?.unwrap_or_else(|| "1.0.0".to_owned());
-        ipam::exec(req, Command::Del, &v)?;
+    if let Some(Err(e)) = released {
+        return Err(e);
     }
     Ok(())
 }
