@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # floatip-cni against the reference ptp plugin, a process per pod as a
 # runtime execs them (static IPAM through CNI_PATH, one announcement round
-# for floatip-cni), N pods each, ADD then DEL, in namespaces only (a host
+# for floatip-cni), N pods each, ADD then DEL (with ADD's result as
+# prevResult), in namespaces only (a host
 # namespace with an uplink; never the root namespace's interfaces).
 # Prints medians and p99 of the wall time of each exec, in ms.
 # Usage: scripts/cni-compare.sh [N] [PLUGIN]   (PLUGIN: a floatip-cni binary,
 # default target/release/floatip-cni, built if missing)
 set -euo pipefail
 N=${1:-200}
+# ANNOUNCE='false' times floatip-cni without the announcement (and its
+# AF_PACKET socket, whose close waits for an RCU grace period).
+export ANNOUNCE=${ANNOUNCE:-'{"rounds":1}'}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PLUGIN=${2:-${CARGO_TARGET_DIR:-$ROOT/target}/release/floatip-cni}
 [ -x "$PLUGIN" ] || cargo build --release -p floatip-core --features cni --bin floatip-cni >&2
@@ -37,7 +41,7 @@ now() { date +%s%N; }
 conf() {
   local ip="10.0.$(( $1 / 250 + 1 )).$(( $1 % 250 + 2 ))"
   case $kind in
-    floatip-cni) echo "{\"cniVersion\":\"1.0.0\",\"name\":\"bench\",\"type\":\"floatip-cni\",\"uplink\":\"up0\",\"announce\":{\"rounds\":1},\"ipam\":{\"type\":\"static\",\"addresses\":[{\"address\":\"$ip/16\",\"gateway\":\"10.0.0.1\"}]}}" ;;
+    floatip-cni) echo "{\"cniVersion\":\"1.0.0\",\"name\":\"bench\",\"type\":\"floatip-cni\",\"uplink\":\"up0\",\"announce\":$ANNOUNCE,\"ipam\":{\"type\":\"static\",\"addresses\":[{\"address\":\"$ip/16\",\"gateway\":\"10.0.0.1\"}]}}" ;;
     ptp) echo "{\"cniVersion\":\"1.0.0\",\"name\":\"bench\",\"type\":\"ptp\",\"ipMasq\":false,\"ipam\":{\"type\":\"static\",\"addresses\":[{\"address\":\"$ip/16\",\"gateway\":\"10.0.0.1\"}]}}" ;;
   esac
 }
@@ -48,9 +52,12 @@ done
 for verb in ADD DEL; do
   for i in $(seq 0 $((n - 1))); do
     c=$(conf "$i")
+    # DEL gets ADD's result as prevResult, as libcni hands it on.
+    [ "$verb" = DEL ] && c="${c%\}},\"prevResult\":$(cat "$dir/res-$kind-$i")}"
     t0=$(now)
     CNI_COMMAND=$verb CNI_CONTAINERID="$kind$i" CNI_NETNS="/run/netns/$prefix-$kind-$i" "$exe" <<<"$c" >"$dir/out" || { cat "$dir/out" >&2; exit 1; }
     t1=$(now)
+    [ "$verb" = ADD ] && cp "$dir/out" "$dir/res-$kind-$i"
     echo "$verb $(( (t1 - t0) / 1000 ))"
   done
 done
