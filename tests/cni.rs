@@ -295,8 +295,10 @@ fn every_verb_in_every_version() {
         assert!(del.stdout.is_empty(), "DEL prints nothing: {}", del.stdout);
         assert_clean(&lan.host_a, &hv, &ip);
         assert!(!lan.peer.ping(&ip));
-        // DEL again, and without netns and prevResult: still success.
+        // DEL again, with an empty prevResult, and without netns and
+        // prevResult: still success.
         pod.run("DEL", &with_prev(&c, &r)).ok();
+        pod.run("DEL", &with_prev(&c, &json!({"cniVersion": version}))).ok();
         let mut gone = Pod::new(&lan.host_a, &dir, &pod.cid, &pod_ns);
         gone.netns = None;
         gone.run("DEL", &c).ok();
@@ -461,6 +463,12 @@ fn every_error_code() {
     let r2 = other.run("ADD", &good);
     assert_eq!(r2.code(), 100, "{}", r2.stdout);
     assert!(lan.peer.ping("10.0.0.120"), "the first pod is untouched");
+    // The loser's DEL (the runtime cleans up after a failed ADD), with the
+    // same IP in its configuration, removes nothing of the first pod's.
+    other.run("DEL", &good).ok();
+    other.run("DEL", &with_prev(&good, &r)).ok();
+    assert!(lan.peer.ping("10.0.0.120"), "another container's DEL left the first pod alone");
+    pod.run("CHECK", &with_prev(&good, &r)).ok();
     // 110: drift, and a prevResult that is not this attachment's.
     pod.run("CHECK", &with_prev(&good, &r)).ok();
     lan.host_a.ip("route del 10.0.0.120/32");
@@ -912,6 +920,8 @@ fn podman_runs_a_container_on_its_floating_ip() {
     let _rm = Rm(&podman, &name);
     assert!(ok, "podman run: {err}");
     let veth = FloatingIp::default_host_ifname(&format!("{cid}/eth0")).to_string();
+    let (_, sandbox, _) = podman(&["inspect", &name, "--format", "{{.NetworkSettings.SandboxKey}}"]);
+    assert!(sandbox.starts_with("/run/netns/") && Path::new(&sandbox).exists(), "{sandbox}");
     let alias = lan.host_a.ip_json(&format!("-d link show dev {veth}"))[0]["ifalias"].as_str().unwrap().to_owned();
     assert!(alias.contains(&format!("id={cid}/eth0 ")), "{alias}");
     let (_, addr, _) = podman(&["exec", &name, "ip", "addr", "show", "eth0"]);
@@ -928,6 +938,7 @@ fn podman_runs_a_container_on_its_floating_ip() {
     let rm_ms = t.elapsed().as_millis();
     assert!(ok, "podman rm: {err}");
     assert_clean(&lan.host_a, &veth, "10.0.0.190");
+    assert!(!Path::new(&sandbox).exists(), "podman removed the container's netns {sandbox}");
     assert!(!lan.peer.ping("10.0.0.190"));
     let cache = Path::new("/var/lib/cni/results").join(format!("{net}-{cid}-eth0"));
     assert!(!cache.exists(), "libcni's cache entry is gone: {}", cache.display());

@@ -28,7 +28,7 @@
 //! | verb | floatip |
 //! |---|---|
 //! | ADD | IPAM ADD (or `runtimeConfig.ips`), [`FloatingIp::builder`] with `attachment_id` = `CNI_CONTAINERID/CNI_IFNAME`, [`Host::attach`], then the announcement's remaining rounds are waited for; on failure IPAM DEL |
-//! | DEL | [`Host::detach`] of the IPs in `prevResult` (or the attachment's owner mark), then IPAM DEL |
+//! | DEL | [`Host::detach`] of the IPs in `prevResult` (or the attachment's owner mark), IPAM DEL meanwhile |
 //! | CHECK | [`Host::check`] against `prevResult` and the config, the MACs of `prevResult`'s interfaces, then IPAM CHECK |
 //! | STATUS | the uplink (VLAN device, bridge) exists and is up, then IPAM STATUS |
 //! | GC | [`Host::gc`] with `cni.dev/valid-attachments`, scoped to this network's LAN interface, then IPAM GC |
