@@ -11,6 +11,12 @@ command -v arping >/dev/null || need+=(iputils-arping)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v iptables >/dev/null || need+=(iptables)
 command -v strace >/dev/null || need+=(strace)
+# tests/cni.rs: the reference CNI plugins (IPAM, portmap, bandwidth,
+# tuning), rootful podman with runc, and a static busybox for the image.
+[ -x /usr/lib/cni/ptp ] || need+=(containernetworking-plugins)
+command -v podman >/dev/null || need+=(podman)
+command -v runc >/dev/null || need+=(runc)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 # tests/topology.rs: the LAN gateway advertises routes with the real daemon.
 command -v radvd >/dev/null || need+=(radvd)
 if [ ${#need[@]} -gt 0 ]; then

@@ -34,6 +34,8 @@
 
 pub mod address;
 pub mod announce;
+#[cfg(feature = "cni")]
+pub mod cni;
 pub mod error;
 pub mod floating;
 pub mod host;

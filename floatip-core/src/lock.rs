@@ -22,6 +22,8 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::sys;
@@ -34,6 +36,38 @@ pub const ATTACHMENT_STRIPES: u64 = 256;
 pub const IP_STRIPES: u64 = 64;
 /// Stripes for policy routing tables.
 pub const TABLE_STRIPES: u64 = 16;
+
+/// How long [`Lock`]s of this process wait, in ms; `u64::MAX`: for ever.
+static WAIT_LIMIT_MS: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Bounds how long this process waits for each lock an attach or detach
+/// takes (`None`, the default: for as long as it takes). With a bound, a
+/// lock still held by another attach or detach when it runs out fails the
+/// verb before any change with an `Io` error of op `flock` and errno
+/// `EWOULDBLOCK`, whose [`kind`](crate::Error::kind) is
+/// [`TimedOut`](crate::ErrorKind::TimedOut): a CNI plugin answers "try
+/// again later" (code 11) instead of blocking its runtime. Process-wide:
+/// for a short-lived tool such as `floatip-cni`, set once at start.
+/// [`Host::gc`](crate::Host::gc) never waits either way.
+pub fn set_wait_limit(limit: Option<Duration>) {
+    let ms = limit.map_or(u64::MAX, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX - 1));
+    WAIT_LIMIT_MS.store(ms, Ordering::Relaxed);
+}
+
+/// The bound set by [`set_wait_limit`], if any.
+pub fn wait_limit() -> Option<Duration> {
+    match WAIT_LIMIT_MS.load(Ordering::Relaxed) {
+        u64::MAX => None,
+        ms => Some(Duration::from_millis(ms)),
+    }
+}
+
+/// The lock file that serializes the attach and detach of attachment `id`
+/// (one of [`ATTACHMENT_STRIPES`] under [`LOCK_DIR`]): for an operator
+/// asking who holds it (`fuser`), and for tests.
+pub fn attachment_lock_path(id: &str) -> PathBuf {
+    Stripe::of(Kind::Attachment, id).path()
+}
 
 /// What a lock is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -96,9 +130,36 @@ pub(crate) struct Lock {
 }
 
 impl Lock {
-    /// Waits for the lock of `stripe`.
+    /// Waits for the lock of `stripe`, at most for the process's
+    /// [`wait_limit`].
     pub(crate) fn acquire(stripe: Stripe) -> Result<Lock> {
-        Self::take(stripe, false).map(|l| l.expect("blocking lock"))
+        let Some(limit) = wait_limit() else {
+            return Self::take(stripe, false).map(|l| l.expect("blocking lock"));
+        };
+        // Polled: a blocking flock cannot be given a deadline without a
+        // signal. The pause grows from 1 ms to 16 ms, so a lock held for
+        // the few ms of an attach is taken soon after it is released.
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if let Some(l) = Self::take(stripe, true)? {
+                return Ok(l);
+            }
+            let waited = start.elapsed();
+            if waited >= limit {
+                return Err(Error::io(
+                    "flock",
+                    format!(
+                        "{} (held by another attach or detach; waited {} ms)",
+                        stripe.path().display(),
+                        waited.as_millis()
+                    ),
+                    io::Error::from_raw_os_error(libc::EWOULDBLOCK),
+                ));
+            }
+            std::thread::sleep(pause.min(limit - waited));
+            pause = (pause * 2).min(Duration::from_millis(16));
+        }
     }
 
     /// The lock of `stripe` if nobody holds it, `None` if somebody does.
@@ -151,5 +212,6 @@ mod tests {
         assert_ne!(Stripe::of(Kind::Ip, "a").path(), Stripe::of(Kind::Attachment, "a").path());
         // Attachment stripes sort before IP stripes: the global order.
         assert!(Stripe(Kind::Attachment, 255) < Stripe(Kind::Ip, 0));
+        assert_eq!(attachment_lock_path("c0ffee/eth0"), s.path());
     }
 }

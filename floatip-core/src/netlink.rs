@@ -8,7 +8,7 @@
 //!
 //! Messages are built and parsed by `netlink-packet-route`; the only bytes
 //! parsed here by hand are the extended-ack TLVs, which
-//! `netlink-packet-core` leaves raw (see [`ext_ack_message`]).
+//! `netlink-packet-core` leaves raw (see `ext_ack_message`).
 
 use std::os::fd::AsRawFd;
 use std::sync::Mutex;

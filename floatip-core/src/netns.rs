@@ -3,7 +3,7 @@
 //! `setns(2)` moves only the calling thread, and a netlink, AF_PACKET socket
 //! or `/proc/sys/net` file stays bound to the namespace of the thread that
 //! created or opened it. floatip uses that: it enters a namespace only for
-//! the one system call that creates such an object ([`Netns::enter`], a
+//! the one system call that creates such an object (`Netns::enter`, a
 //! guard that restores the thread's namespace on drop), so every later use
 //! of the object lands in the right namespace whatever thread makes it.
 //! Nothing forks: Python callers are threaded.
