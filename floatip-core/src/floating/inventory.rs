@@ -284,6 +284,8 @@ impl Site<'_> {
         let mut done = Vec::new();
         let mut lans_set: HashSet<(String, bool)> = HashSet::new();
         let mut tables_done: HashSet<(u32, IpPrefix)> = HashSet::new();
+        let mut rules_done: HashSet<Rule> = HashSet::new();
+        let mut failed: Option<crate::error::Error> = None;
         for ((l, m), missing) in f.marked.iter().zip(self.missing(&f, protocol)) {
             if !missing.iter().any(|x| {
                 matches!(x, Missing::Route { .. } | Missing::Proxy { .. } | Missing::Rule(_) | Missing::TableRoute(_))
@@ -302,31 +304,49 @@ impl Site<'_> {
                 Err(e) => return Err(e),
             }
             for x in &missing {
-                let made = match x {
-                    Missing::Route { ip, index, .. } => {
-                        let r = Route::to(IpPrefix::host(*ip)).dev(*index).protocol(protocol);
-                        super::ignore_exists(self.host.route_add(&r))?
+                let made = (|| -> Result<bool> {
+                    Ok(match x {
+                        Missing::Route { ip, index, .. } => {
+                            let r = Route::to(IpPrefix::host(*ip)).dev(*index).protocol(protocol);
+                            super::ignore_exists(self.host.route_add(&r))?
+                        }
+                        Missing::Proxy { ip, lan, index } => {
+                            self.lan_settings(lan, ip.is_ipv4(), &mut lans_set, &mut done)?;
+                            // Missing in the dump just made; an add of an entry
+                            // that came back meanwhile succeeds silently
+                            // (`pneigh_create()` returns the existing one).
+                            super::ignore_exists(self.host.neigh_proxy_add_protocol(*index, *ip, protocol))?
+                        }
+                        Missing::Rule(r) if rules_done.insert(r.clone()) => {
+                            super::ignore_exists(self.host.rule_add(r))?
+                        }
+                        // Shared by the LAN interface's pods: once per pass.
+                        Missing::TableRoute(r) if tables_done.insert((r.table, r.dst)) => {
+                            let _table = Lock::acquire(Stripe::of(Kind::Table, &r.table.to_string()))?;
+                            super::ignore_exists(self.host.route_add(r))?
+                        }
+                        _ => false, // the veth's own state: its attach repairs it
+                    })
+                })();
+                match made {
+                    Ok(true) => {
+                        log::info!("floatip: reconcile: {x} (attachment {})", m.attachment_id);
+                        done.push(format!("{x}"));
                     }
-                    Missing::Proxy { ip, lan, index } => {
-                        self.lan_settings(lan, ip.is_ipv4(), &mut lans_set, &mut done)?;
-                        // Missing in the dump just made; an add of an entry
-                        // that came back meanwhile succeeds silently
-                        // (`pneigh_create()` returns the existing one).
-                        super::ignore_exists(self.host.neigh_proxy_add_protocol(*index, *ip, protocol))?
+                    Ok(false) => {}
+                    // One repair the kernel refuses now (a route through a
+                    // link that is still down, say) does not hold up the
+                    // others: the rest of the pass goes on, and the pass
+                    // reports the failure so that the watcher tries again.
+                    Err(e) => {
+                        log::warn!("floatip: reconcile: {x} (attachment {}) failed: {e}", m.attachment_id);
+                        failed.get_or_insert(e);
                     }
-                    Missing::Rule(r) => super::ignore_exists(self.host.rule_add(r))?,
-                    // Shared by the LAN interface's pods: once per pass.
-                    Missing::TableRoute(r) if tables_done.insert((r.table, r.dst)) => {
-                        let _table = Lock::acquire(Stripe::of(Kind::Table, &r.table.to_string()))?;
-                        super::ignore_exists(self.host.route_add(r))?
-                    }
-                    _ => false, // the veth's own state: its attach repairs it
-                };
-                if made {
-                    log::info!("floatip: reconcile: {x} (attachment {})", m.attachment_id);
-                    done.push(format!("{x}"));
                 }
             }
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         Ok(done)
     }
