@@ -42,10 +42,12 @@ bench: deps
 	./scripts/check-no-leftovers.sh
 
 # floatip against the original recipe, ip -batch, pyroute2, the Python binding
-# and a bare-socket floor, N pods each (docs/performance.md).
+# and a bare-socket floor, N pods each (docs/performance.md); then floatip-cni
+# against the reference ptp plugin, a process per pod (docs/cni.md).
 compare: deps
 	./scripts/sweep-netns.sh
 	./scripts/compare.sh $(N)
+	./scripts/cni-compare.sh $(N)
 	./scripts/check-no-leftovers.sh
 
 fmt:
