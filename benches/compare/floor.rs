@@ -470,8 +470,8 @@ fn teardown_steps(pod: &Pod, uplink_index: u32, min: bool, last: bool) -> Vec<St
         }
         return b.steps;
     }
-    // floatip's detach: look the veth up (its mark), delete it; dump the
-    // rules and delete the veth's three; look the uplink up, its proxy
+    // floatip's detach: look the veth up (its mark), delete it; delete the
+    // veth's three rules (named by its mark: no dump); look the uplink up, its proxy
     // entry (whose protocol it checks) and whether another veth still
     // serves the IP, delete the entry; delete the pod namespace; then
     // (under the table lock) dump the rules again and, when none of
@@ -479,7 +479,6 @@ fn teardown_steps(pod: &Pod, uplink_index: u32, min: bool, last: bool) -> Vec<St
     // (default first: the dump's order).
     b.nl(Sock::Host, Rt::GetLink(link_by_name(&pod.host_if)), 0, Expect::Reply(Save::Host));
     b.nl(Sock::Host, del_link(HOST_IFINDEX), NLM_F_ACK, Expect::Ack);
-    b.nl(Sock::Host, Rt::GetRule(rule_dump()), NLM_F_DUMP, Expect::Dump(Note::Nothing));
     for i in 0..3 {
         b.nl(Sock::Host, Rt::DelRule(rule(pod, i)), NLM_F_ACK, Expect::Ack);
     }

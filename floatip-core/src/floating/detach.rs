@@ -107,9 +107,25 @@ impl FloatingIp {
             // table they look up, the attach that made them may have had
             // other settings than this spec.
             let table = self.rule_plan().filter(|p| p.policy_routing()).map(|p| p.table);
+            // The veth's own mark says which rules its attach made: deleted
+            // by name, no dump of the host's rules. Otherwise (no veth, or
+            // one without a plan) they are found by their `iif`.
+            let known =
+                match veth {
+                    Veth::Mine(l) => l.alias.as_deref().and_then(OwnerMark::parse).and_then(|m| {
+                        m.rules.map(|plan| policy::pod_rules(&plan, &l.name, &m.ips, self.route_protocol))
+                    }),
+                    _ => None,
+                };
+            let by_mark = known.is_some();
+            if let Some(known) = known {
+                removed.extend(rules.remove_known(host, known)?);
+            }
             for v4 in [true, false] {
                 if self.addrs().any(|a| a.address.is_ipv4() == v4) {
-                    removed.extend(rules.remove_iif(host, v4, self.host_ifname.as_str(), self.route_protocol)?);
+                    if !by_mark {
+                        removed.extend(rules.remove_iif(host, v4, self.host_ifname.as_str(), self.route_protocol)?);
+                    }
                     // The spec's own table too: an attach killed between
                     // filling it and adding its rules left routes no rule
                     // uses (released only if that is still so).
@@ -216,6 +232,19 @@ impl HostRules {
         *all = kept;
         self.touched.extend(policy::tables_of(&gone));
         for r in gone {
+            if ignore_missing(host.rule_del(&r))? {
+                removed.push(format!("ip rule del {r}"));
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes `known` rules (from a veth's mark) without a dump; one that
+    /// is gone already is fine.
+    pub(super) fn remove_known(&mut self, host: &Handle, known: Vec<Rule>) -> Result<Vec<String>> {
+        self.touched.extend(policy::tables_of(&known));
+        let mut removed = Vec::new();
+        for r in known {
             if ignore_missing(host.rule_del(&r))? {
                 removed.push(format!("ip rule del {r}"));
             }
