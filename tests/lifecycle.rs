@@ -315,11 +315,17 @@ fn sigkill_mid_attach_is_repaired_by_attach_or_detach() {
     f.detach().unwrap();
     let mut seed = u64::from(std::process::id()) | 1;
     let (mut none, mut mid, mut whole) = (0, 0, 0);
+    // The kills land at random in a window that starts as the whole attach
+    // and narrows towards where attaches are in flight: a process start
+    // varies a lot (much more under emulation), and a kill before the
+    // library runs or after it returned proves little.
+    let (mut lo, mut hi) = (0u64, whole_us * 12 / 10);
     for round in 0..rounds(200) {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let delay = std::time::Duration::from_micros(seed % (whole_us * 12 / 10));
+        let at = lo + seed % (hi - lo).max(1);
+        let delay = std::time::Duration::from_micros(at);
         let mut child = probe().spawn().unwrap();
         std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL
@@ -328,9 +334,18 @@ fn sigkill_mid_attach_is_repaired_by_attach_or_detach() {
         let veth = links(&lan.host_a).contains(&f.host_ifname.to_string());
         let complete = veth && f.check().is_ok_and(|d| d.is_empty());
         match (exists || veth, complete) {
-            (false, _) => none += 1,
-            (true, true) => whole += 1,
+            (false, _) => {
+                none += 1;
+                lo += (at - lo) / 2;
+            }
+            (true, true) => {
+                whole += 1;
+                hi -= (hi - at) / 2;
+            }
             (true, false) => mid += 1,
+        }
+        if hi < lo + 400 {
+            (lo, hi) = (lo.saturating_sub(200), hi + 200);
         }
         if round % 2 == 0 {
             f.attach().unwrap_or_else(|e| panic!("round {round}: re-attach: {e}"));
