@@ -98,6 +98,7 @@ skip_v6=(
   "floating bridge_mode_dual_stack_reattach"
   "announce unsolicited_na_switches_the_ipv6_peer"
   "announce tcpdump_sees_the_frames"
+  "cni chained_with_portmap_bandwidth_and_tuning"
   "topology ipv6_attach_keeps_the_nodes_router_advertisements"
 )
 
