@@ -118,13 +118,44 @@ const BATCH: usize = 1024;
 /// announcement frames.
 #[derive(Debug)]
 pub struct Announcer {
-    sock: socket2::Socket,
+    /// Always `Some` until drop, which may hand the socket to a child.
+    sock: Option<socket2::Socket>,
     ifindex: u32,
     ifname: String,
     mac: Mac,
 }
 
+/// Close announcement sockets in a forked child (see
+/// [`close_sockets_in_child`]).
+static CLOSE_IN_CHILD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// For a short-lived process (a CNI plugin): from now on an
+/// [`Announcer`]'s socket is closed in a forked child that exits at once,
+/// not by this process. The last close of an `AF_PACKET` socket waits for
+/// an RCU grace period (`packet_release()` → `synchronize_net()`, ~10 ms
+/// measured here), and a process's exit waits for its closes: without this
+/// a plugin that announced exits ~10 ms later. Not for a long-lived
+/// process: each close leaves a child for init to reap only once this
+/// process has exited.
+pub fn close_sockets_in_child(on: bool) {
+    CLOSE_IN_CHILD.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+impl Drop for Announcer {
+    fn drop(&mut self) {
+        if let Some(s) = self.sock.take() {
+            if CLOSE_IN_CHILD.load(std::sync::atomic::Ordering::Relaxed) {
+                sys::close_in_child(std::os::fd::OwnedFd::from(s));
+            }
+        }
+    }
+}
+
 impl Announcer {
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.sock.as_ref().expect("the socket lives until drop").as_fd()
+    }
+
     /// Opens a sender on interface `ifname` of `netns`: looks up its index
     /// and MAC, creates the socket inside the namespace (the calling thread
     /// enters it only for the `socket()` call) and binds it to the index.
@@ -146,7 +177,7 @@ impl Announcer {
                 .map_err(|e| Error::io("socket(AF_PACKET)", object(), e))?
         };
         sys::packet_bind(sock.as_fd(), ifindex).map_err(|e| Error::io("bind(AF_PACKET)", object(), e))?;
-        Ok(Announcer { sock, ifindex, ifname: ifname.to_owned(), mac })
+        Ok(Announcer { sock: Some(sock), ifindex, ifname: ifname.to_owned(), mac })
     }
 
     /// The interface's MAC, announced unless the options give another.
@@ -203,7 +234,7 @@ impl Announcer {
         let mut stalls = 0;
         while sent < frames.len() {
             let end = (sent + BATCH).min(frames.len());
-            match sys::send_frames(self.sock.as_fd(), &frames[sent..end]) {
+            match sys::send_frames(self.fd(), &frames[sent..end]) {
                 Ok(0) => return Err(self.err(std::io::Error::from_raw_os_error(libc::EIO))),
                 Ok(n) => {
                     sent += n;
@@ -232,7 +263,7 @@ impl Announcer {
         let mut sent = 0;
         while sent < frames.len() {
             let end = (sent + BATCH).min(frames.len());
-            sent += sys::send_frames(self.sock.as_fd(), &frames[sent..end]).map_err(|e| self.err(e))?;
+            sent += sys::send_frames(self.fd(), &frames[sent..end]).map_err(|e| self.err(e))?;
         }
         Ok(sent as u64)
     }

@@ -163,3 +163,45 @@ pub(crate) fn send_frames(fd: BorrowedFd<'_>, frames: &[&[u8]]) -> io::Result<us
     let n = check(unsafe { libc::sendmmsg(fd.as_raw_fd(), msgs.as_mut_ptr(), msgs.len() as u32, 0) })?;
     Ok(n as usize)
 }
+
+/// Closes `fd` in a forked child instead of here, for a short-lived
+/// process whose exit would otherwise wait for the close: the last close
+/// of an `AF_PACKET` socket waits for an RCU grace period
+/// (`packet_release()` → `synchronize_net()`, ~10 ms). The child closes
+/// every other descriptor first (so a runtime reading this process's
+/// stdout sees EOF when this process exits), then `fd`, and exits; this
+/// process's own copy then closes at once. The child is never waited for:
+/// the caller is about to exit, and init reaps it. Falls back to closing
+/// here if `fork` fails.
+pub(crate) fn close_in_child(fd: std::os::fd::OwnedFd) {
+    let raw = fd.as_raw_fd();
+    // SAFETY: after fork the child runs only async-signal-safe calls
+    // (close, close_range via syscall, _exit) on plain integers, so the
+    // state other threads left behind (locks, allocator) is never touched.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            // close_range(2) (5.9+) for the rest; a plain loop on older
+            // kernels, where it fails with ENOSYS.
+            for i in 0..3 {
+                if i != raw {
+                    libc::close(i);
+                }
+            }
+            let below = libc::syscall(libc::SYS_close_range, 3u32, (raw as u32).saturating_sub(1), 0u32);
+            let above = libc::syscall(libc::SYS_close_range, raw as u32 + 1, u32::MAX, 0u32);
+            if below != 0 || above != 0 {
+                for i in 3..4096 {
+                    if i != raw {
+                        libc::close(i);
+                    }
+                }
+            }
+            libc::close(raw);
+            libc::_exit(0);
+        }
+    }
+    // Parent (or fork failed): drop our reference; with a child holding
+    // the other one this does not wait.
+    drop(fd);
+}

@@ -66,6 +66,9 @@ pub enum Reply {
 /// prints the result or the error JSON on stdout. Returns the exit code
 /// (0, or 1 with an error).
 pub fn main() -> i32 {
+    // A plugin is a short-lived process: its announcement socket's close
+    // (an RCU grace period) must not delay its exit.
+    crate::announce::close_sockets_in_child(true);
     let mut stdin = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut stdin) {
         return print_error(&CniError::new(code::DECODE, format!("read stdin: {e}")), "1.1.0");
