@@ -645,7 +645,7 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
     settle(Duration::from_secs(if a.smoke { 2 } else { 60 }));
     let mx = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
     println!(
-        "policy rules: {} before the pods, {} with {n}: IPv4 rule dump (each detach makes two) {:.0} µs -> {:.0} µs; \
+        "policy rules: {} before the pods, {} with {n}: IPv4 rule dump (each detach makes one, under the table lock) {:.0} µs -> {:.0} µs; \
          route lookup through the rules (RTM_GETROUTE fibmatch, as attach's conflict check; every forwarded \
          packet walks the same list) {:.1} µs -> {:.1} µs",
         costs_before.rules,
