@@ -14,7 +14,6 @@ use crate::address::AddrOptions;
 use crate::announce::{AnnounceOptions, AnnounceReport, Announcer, BackgroundAnnounce};
 use crate::error::{Error, Result};
 use crate::link::{Link, VethSpec};
-use crate::lock::{Kind, Lock, Stripe};
 use crate::name::IfName;
 use crate::netlink::Handle;
 use crate::netns::Netns;
@@ -93,6 +92,19 @@ enum Undo {
         ipv4: bool,
         protocol: u8,
     },
+}
+
+/// What preflight found, for the steps.
+struct Preflight {
+    uplink: Link,
+    /// The LAN-facing interface (the uplink, or its VLAN device; `None`
+    /// when the VLAN device is still to be made).
+    lan: Option<Link>,
+    /// A link of the host veth's name (judged ours by preflight).
+    existing: Option<Link>,
+    /// Routed IPv4: the LAN interface has an address in the gateway's
+    /// subnet (`true` when there is nothing to ask).
+    lan_has_address: bool,
 }
 
 /// The host namespace's sysctls of one attach, by when they are written.
@@ -220,9 +232,7 @@ impl Ctx<'_> {
                 },
                 Undo::DeleteRule(r) => self.host.rule_del(&r),
                 Undo::ReleaseTable { table, ipv4, protocol } => {
-                    Lock::acquire(Stripe::of(Kind::Table, &table.to_string())).and_then(|_lock| {
-                        policy::release_tables(self.host, &[(ipv4, table)].into_iter().collect(), protocol).map(|_| ())
-                    })
+                    policy::release_tables(self.host, &[(ipv4, table)].into_iter().collect(), protocol).map(|_| ())
                 }
             };
             // Objects that went away with an earlier undo (a route or a
@@ -276,18 +286,25 @@ impl FloatingIp {
     }
 
     /// Checks that fail before anything is changed.
-    fn preflight(&self, cx: &Ctx, pod_ns_exists: bool) -> Result<(Link, Option<Link>)> {
+    fn preflight(&self, cx: &Ctx, pod_ns_exists: bool) -> Result<Preflight> {
         let uplink = cx.host.link_get(self.uplink.clone()).map_err(|e| with_what(e, "uplink"))?;
-        if let Some(vid) = self.vlan {
-            if let Some(v) = link_opt(cx.host, &self.lan_ifname())? {
-                if v.kind.as_deref() != Some("vlan") || v.vlan_id != Some(vid) || v.link != Some(uplink.index) {
-                    return Err(conflict(
-                        format!("dev {}", self.lan_ifname()),
-                        format!("exists but is not VLAN {vid} of {}", self.uplink),
-                    ));
+        // The LAN-facing interface as it is now: the uplink, or its VLAN
+        // device (`None`: not made yet).
+        let lan = match self.vlan {
+            None => Some(uplink.clone()),
+            Some(vid) => {
+                let v = link_opt(cx.host, &self.lan_ifname())?;
+                if let Some(v) = &v {
+                    if v.kind.as_deref() != Some("vlan") || v.vlan_id != Some(vid) || v.link != Some(uplink.index) {
+                        return Err(conflict(
+                            format!("dev {}", self.lan_ifname()),
+                            format!("exists but is not VLAN {vid} of {}", self.uplink),
+                        ));
+                    }
                 }
+                v
             }
-        }
+        };
         if let Mode::Bridge(br) = &self.mode {
             let b = cx.host.link_get(br.clone()).map_err(|e| with_what(e, "bridge"))?;
             if b.kind.as_deref() != Some("bridge") {
@@ -339,23 +356,20 @@ impl FloatingIp {
                 ));
             }
         }
+        let mut lan_has_address = true;
         if let (Mode::Routed, Some(a)) = (&self.mode, &self.ipv4) {
             // The host resolves the gateway on the LAN interface with ARP,
             // whose sender address the kernel takes from that interface or,
             // failing that, from any other (`inet_select_addr()`): without
             // an address in the floating subnet it would ARP from another
             // subnet, which switches and gateways may drop.
-            let lan = match self.vlan {
-                None => Some(uplink.clone()),
-                Some(_) => link_opt(cx.host, &self.lan_ifname())?,
-            };
-            let has = match &lan {
+            lan_has_address = match &lan {
                 Some(l) => {
                     cx.host.addrs(Some(l.index))?.iter().any(|x| x.prefix.is_ipv4() && x.prefix.contains(a.gateway))
                 }
                 None => false,
             };
-            if !has && self.lan_address.is_none() {
+            if !lan_has_address && self.lan_address.is_none() {
                 return Err(Error::invalid(
                     "lan interface",
                     self.lan_ifname(),
@@ -383,7 +397,7 @@ impl FloatingIp {
                 }
             }
         }
-        Ok((uplink, existing))
+        Ok(Preflight { uplink, lan, existing, lan_has_address })
     }
 
     fn attach_steps(&self, cx: &mut Ctx) -> Result<Attached> {
@@ -418,34 +432,31 @@ impl FloatingIp {
         });
         cx.pod_ns = Some(pod_ns);
 
-        let (uplink, existing) = self.preflight(cx, pod_ns_exists)?;
+        let Preflight { uplink, lan, existing, lan_has_address } = self.preflight(cx, pod_ns_exists)?;
 
         // The LAN-facing interface: the uplink, or its VLAN (created if missing).
-        let lan = match self.vlan {
-            None => uplink,
-            Some(vid) => match link_opt(cx.host, &self.lan_ifname())? {
-                Some(l) => l,
-                None => {
-                    let name = self.lan_ifname();
-                    cx.step("create vlan")?;
-                    cx.host.vlan_add(&name, uplink.index, vid)?;
-                    // Shared by every pod on the VLAN: a rollback leaves it
-                    // (a concurrent attach may be using it already).
-                    cx.done(format!("ip link add link {} name {name} type vlan id {vid}", self.uplink), None);
-                    let l = cx.host.link_get(name)?;
-                    cx.step("vlan up")?;
-                    cx.host.link_set_up(l.index)?;
-                    l
-                }
-            },
+        let lan = match lan {
+            Some(l) => l,
+            None => {
+                let vid = self.vlan.expect("only a VLAN device can be missing");
+                let name = self.lan_ifname();
+                cx.step("create vlan")?;
+                cx.host.vlan_add(&name, uplink.index, vid)?;
+                // Shared by every pod on the VLAN: a rollback leaves it
+                // (a concurrent attach may be using it already).
+                cx.done(format!("ip link add link {} name {name} type vlan id {vid}", self.uplink), None);
+                let l = cx.host.link_get(name)?;
+                cx.step("vlan up")?;
+                cx.host.link_set_up(l.index)?;
+                l
+            }
         };
         // The veths take the LAN interface's MTU (a VLAN's, not its
         // parent's) unless the spec says otherwise.
         let mtu = self.mtu.unwrap_or(lan.mtu);
-        if let (Mode::Routed, Some(p), Some(a)) = (&self.mode, self.lan_address, &self.ipv4) {
-            let has =
-                cx.host.addrs(Some(lan.index))?.iter().any(|x| x.prefix.is_ipv4() && x.prefix.contains(a.gateway));
-            if !has {
+        if let (Mode::Routed, Some(p), Some(_)) = (&self.mode, self.lan_address, &self.ipv4) {
+            // Preflight looked: none in the subnet (or no device yet).
+            if !lan_has_address {
                 cx.step("lan address")?;
                 // Shared by every pod of the interface, like a VLAN device
                 // floatip creates: never undone.
@@ -725,7 +736,7 @@ impl FloatingIp {
         let ips: Vec<IpAddr> = self.addrs().map(|a| a.address.addr()).collect();
         let rules = policy::pod_rules(plan, self.host_ifname.as_str(), &ips, self.route_protocol);
         let _table = match plan.policy_routing() {
-            true => Some(Lock::acquire(Stripe::of(Kind::Table, &plan.table.to_string()))?),
+            true => Some(policy::table_lock(plan.table)?),
             false => None,
         };
         if plan.policy_routing() {

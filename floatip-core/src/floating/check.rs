@@ -219,7 +219,7 @@ impl FloatingIp {
             let gws = self.gateways();
             let have = host.routes(RouteFilter { table: Some(plan.table), ..Default::default() })?;
             for r in policy::table_routes(plan.table, lan_if, &gws, self.route_protocol) {
-                if !have.iter().any(|x| x.dst == r.dst && x.gateway == r.gateway && x.oif == r.oif) {
+                if !policy::has_route(&have, &r) {
                     d.push(Drift {
                         place: "host",
                         expected: format!("route {}", policy::route_words(&r)),

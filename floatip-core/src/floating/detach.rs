@@ -252,17 +252,9 @@ impl HostRules {
         Ok(removed)
     }
 
-    /// Empties the touched tables that no rule uses any more, each under
-    /// its lock (so a concurrent attach either sees its routes gone and
-    /// adds them again, or has its rule in place before the check).
+    /// Empties the touched tables that no rule uses any more.
     pub(super) fn release(&mut self, host: &Handle, protocol: u8) -> Result<Vec<String>> {
-        if self.touched.is_empty() {
-            return Ok(Vec::new());
-        }
-        let tables = std::mem::take(&mut self.touched);
-        let stripes = tables.iter().map(|(_, t)| Stripe::of(Kind::Table, &t.to_string())).collect();
-        let _locks = Lock::acquire_all(stripes)?;
-        policy::release_tables(host, &tables, protocol)
+        policy::release_tables(host, &std::mem::take(&mut self.touched), protocol)
     }
 }
 

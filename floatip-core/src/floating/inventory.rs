@@ -190,7 +190,7 @@ impl Site<'_> {
                         if let (true, Some(u)) = (plan.policy_routing(), lan_if) {
                             let have = f.tables.get(&plan.table).map(Vec::as_slice).unwrap_or_default();
                             for r in policy::table_routes(plan.table, u.index, &m.gateways, protocol) {
-                                if !have.iter().any(|x| x.dst == r.dst && x.gateway == r.gateway && x.oif == r.oif) {
+                                if !policy::has_route(have, &r) {
                                     missing.push(Missing::TableRoute(r));
                                 }
                             }
@@ -322,7 +322,7 @@ impl Site<'_> {
                         }
                         // Shared by the LAN interface's pods: once per pass.
                         Missing::TableRoute(r) if tables_done.insert((r.table, r.dst)) => {
-                            let _table = Lock::acquire(Stripe::of(Kind::Table, &r.table.to_string()))?;
+                            let _table = policy::table_lock(r.table)?;
                             super::ignore_exists(self.host.route_add(r))?
                         }
                         _ => false, // the veth's own state: its attach repairs it
@@ -438,11 +438,7 @@ impl Site<'_> {
                 removed.push(format!("ip rule del {r}"));
             }
         }
-        if !touched.is_empty() {
-            let stripes = touched.iter().map(|(_, t)| Stripe::of(Kind::Table, &t.to_string())).collect();
-            let _tables = Lock::acquire_all(stripes)?;
-            removed.extend(policy::release_tables(self.host, &touched, protocol)?);
-        }
+        removed.extend(policy::release_tables(self.host, &touched, protocol)?);
         let gone: HashSet<u32> = victims.iter().map(|l| l.index).collect();
         for r in &f.routes {
             // A victim's routes went with its veth.

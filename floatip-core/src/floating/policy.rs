@@ -26,6 +26,7 @@ use std::net::IpAddr;
 use super::conflict;
 use super::mark::RulePlan;
 use crate::error::Result;
+use crate::lock::{Kind, Lock, Stripe};
 use crate::netlink::Handle;
 use crate::prefix::IpPrefix;
 use crate::route::{Route, RouteFilter, TABLE_MAIN};
@@ -83,7 +84,7 @@ pub(super) fn ensure_table(h: &Handle, table: u32, routes: &[Route]) -> Result<V
         let have = h.routes(RouteFilter { ipv4: Some(v4), table: Some(table), ..Default::default() })?;
         for r in want {
             match have.iter().find(|x| x.dst == r.dst) {
-                Some(x) if x.gateway == r.gateway && x.oif == r.oif => {}
+                Some(_) if has_route(&have, r) => {}
                 Some(x) => {
                     return Err(conflict(
                         format!("route {} table {table}", r.dst),
@@ -100,10 +101,28 @@ pub(super) fn ensure_table(h: &Handle, table: u32, routes: &[Route]) -> Result<V
     Ok(added)
 }
 
+/// The lock of policy table `table`: its routes, and the rules that look it
+/// up, change under it.
+pub(super) fn table_lock(table: u32) -> Result<Lock> {
+    Lock::acquire(Stripe::of(Kind::Table, &table.to_string()))
+}
+
+/// Whether `have` (a table's routes) holds a route like `r`: same
+/// destination, gateway and device, whoever made it.
+pub(super) fn has_route(have: &[Route], r: &Route) -> bool {
+    have.iter().any(|x| x.dst == r.dst && x.gateway == r.gateway && x.oif == r.oif)
+}
+
 /// Removes floatip's routes (protocol `protocol`) from each table of
 /// `tables` that no rule of floatip's looks up any more: the last pod of a
-/// LAN interface is gone. Call under the tables' locks.
+/// LAN interface is gone. Takes the tables' locks (the caller holds none),
+/// so a concurrent attach either sees the routes gone and adds them again,
+/// or has its rule in place before the check.
 pub(super) fn release_tables(h: &Handle, tables: &BTreeSet<(bool, u32)>, protocol: u8) -> Result<Vec<String>> {
+    if tables.is_empty() {
+        return Ok(Vec::new());
+    }
+    let _locks = Lock::acquire_all(tables.iter().map(|(_, t)| Stripe::of(Kind::Table, &t.to_string())).collect())?;
     let mut done = Vec::new();
     for v4 in [true, false] {
         let mine: Vec<u32> = tables.iter().filter(|(f, _)| *f == v4).map(|(_, t)| *t).collect();
