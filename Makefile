@@ -8,47 +8,47 @@ export RUST_BACKTRACE ?= 1
 N ?= 200
 
 test: deps lint
-	./scripts/sweep-netns.sh
+	tests/scripts/sweep-netns.sh
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
-	./scripts/test-python.sh
-	./scripts/compare.sh --smoke
-	./scripts/test-kernel.sh $(KERNEL)
-	./scripts/check-no-leftovers.sh
+	tests/scripts/test-python.sh
+	benches/compare.sh --smoke
+	tests/scripts/test-kernel.sh $(KERNEL)
+	tests/scripts/check-no-leftovers.sh
 
 # The Rust integration suites in a VM booting another kernel (default:
 # Debian's stock linux-image-amd64), twice: as booted and with
 # ipv6.disable=1 (docs/testing.md). KERNEL=path/to/vmlinuz picks the image.
 KERNEL ?=
 test-kernel: deps
-	./scripts/sweep-netns.sh
-	./scripts/test-kernel.sh $(KERNEL)
-	./scripts/check-no-leftovers.sh
+	tests/scripts/sweep-netns.sh
+	tests/scripts/test-kernel.sh $(KERNEL)
+	tests/scripts/check-no-leftovers.sh
 
 demo: deps
-	./scripts/sweep-netns.sh
+	tests/scripts/sweep-netns.sh
 	$(CARGO) run --quiet --release -p floatip-tests --bin demo
 
 deps:
-	./scripts/install-deps.sh
+	tests/scripts/install-deps.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 bench: deps
-	./scripts/sweep-netns.sh
+	tests/scripts/sweep-netns.sh
 	$(CARGO) bench -p floatip-benches
-	./scripts/check-no-leftovers.sh
+	tests/scripts/check-no-leftovers.sh
 
 # floatip against the original recipe, ip -batch, pyroute2, the Python binding
 # and a bare-socket floor, N pods each (docs/performance.md); then floatip-cni
 # against the reference ptp plugin, a process per pod (docs/cni.md).
 compare: deps
-	./scripts/sweep-netns.sh
-	./scripts/compare.sh $(N)
-	./scripts/cni-compare.sh $(N)
-	./scripts/check-no-leftovers.sh
+	tests/scripts/sweep-netns.sh
+	benches/compare.sh $(N)
+	benches/cni-compare.sh $(N)
+	tests/scripts/check-no-leftovers.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -30,7 +30,7 @@ fn require_reference_plugins() {
     for p in ["static", "host-local", "portmap", "bandwidth", "tuning"] {
         assert!(
             Path::new(REF).join(p).exists(),
-            "{REF}/{p} is missing: `make test` installs containernetworking-plugins (scripts/install-deps.sh)"
+            "{REF}/{p} is missing: `make test` installs containernetworking-plugins (tests/scripts/install-deps.sh)"
         );
     }
 }
@@ -843,7 +843,7 @@ fn kubelet_del_add_late_del() {
 fn podman_runs_a_container_on_its_floating_ip() {
     require_reference_plugins();
     for t in ["podman", "runc", "nsenter"] {
-        assert!(have(t), "{t} is missing: `make test` installs podman and runc (scripts/install-deps.sh)");
+        assert!(have(t), "{t} is missing: `make test` installs podman and runc (tests/scripts/install-deps.sh)");
     }
     let busybox = Path::new("/bin/busybox");
     assert!(busybox.exists(), "busybox is missing: `make test` installs busybox-static");

@@ -633,7 +633,7 @@ impl Radvd {
     /// prefix: nothing to autoconfigure), every 3-4 s, lifetime 1800 s.
     fn start(ns: &TestNs, iface: &str) -> Radvd {
         use std::os::unix::fs::PermissionsExt;
-        assert!(netlab::have("radvd"), "radvd is missing: `make test` installs it (scripts/install-deps.sh)");
+        assert!(netlab::have("radvd"), "radvd is missing: `make test` installs it (tests/scripts/install-deps.sh)");
         let dir = std::env::temp_dir().join(format!("{}-radvd", ns.name));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use floatip::{AddrOptions, IfName, Mac, Netns, VethSpec};
 use netlab::TestNs;
 
-/// Prefix of every namespace this harness creates; `scripts/sweep-netns.sh`
+/// Prefix of every namespace this harness creates; `tests/scripts/sweep-netns.sh`
 /// deletes leftovers with it.
 pub const PREFIX: &str = "fipbench";
 /// The host's uplink.

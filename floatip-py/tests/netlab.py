@@ -112,7 +112,7 @@ class TestNs:
 
     def ping(self, dst: str, wait: int = 1) -> bool:
         """``ping -c 1 -W 1 DST`` from this namespace."""
-        assert shutil.which("ping"), "ping is missing: scripts/test-python.sh installs iputils-ping"
+        assert shutil.which("ping"), "ping is missing: tests/scripts/test-python.sh installs iputils-ping"
         return self.exec("ping", "-n", "-q", "-c", "1", "-W", str(wait), dst).returncode == 0
 
     def neigh_mac(self, ip: str) -> str | None:

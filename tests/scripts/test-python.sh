@@ -10,7 +10,7 @@
 #      virtualenv outside the repository, imported and smoke-tested.
 # Exits non-zero on any failure.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$PWD
 start=$SECONDS
 step() { echo; echo "== test-python: $*"; }

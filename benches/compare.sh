@@ -4,7 +4,7 @@
 # binding and a bare-socket floor, all in network namespaces it creates
 # (fipbench-<pid>-*) and deletes. See docs/performance.md.
 #
-#   scripts/compare.sh [N] [--smoke] [--docs] [harness options...]
+#   benches/compare.sh [N] [--smoke] [--docs] [harness options...]
 #
 #   N           pods per method (default 200); same as --pods N
 #   --smoke     N=5, one repetition, small scale/announce phases, no plot:

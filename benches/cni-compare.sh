@@ -5,7 +5,7 @@
 # prevResult), in namespaces only (a host
 # namespace with an uplink; never the root namespace's interfaces).
 # Prints medians and p99 of the wall time of each exec, in ms.
-# Usage: scripts/cni-compare.sh [N] [PLUGIN]   (PLUGIN: a floatip-cni binary,
+# Usage: benches/cni-compare.sh [N] [PLUGIN]   (PLUGIN: a floatip-cni binary,
 # default target/release/floatip-cni, built if missing)
 set -euo pipefail
 N=${1:-200}
@@ -15,7 +15,7 @@ export ANNOUNCE=${ANNOUNCE:-'{"rounds":1}'}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PLUGIN=${2:-${CARGO_TARGET_DIR:-$ROOT/target}/release/floatip-cni}
 [ -x "$PLUGIN" ] || cargo build --release -p floatip-core --features cni --bin floatip-cni >&2
-[ -x /usr/lib/cni/ptp ] || { echo "containernetworking-plugins missing (scripts/install-deps.sh)" >&2; exit 1; }
+[ -x /usr/lib/cni/ptp ] || { echo "containernetworking-plugins missing (tests/scripts/install-deps.sh)" >&2; exit 1; }
 P=fipbench-$$
 DIR=$(mktemp -d /tmp/$P-XXXX)
 cleanup() {

@@ -6,7 +6,7 @@
 # through qemu with the host's file system shared read-only (virtme-ng) and
 # the cargo target dir shared read-write. See docs/testing.md.
 #
-#   scripts/test-kernel.sh [KERNEL]     (or KERNEL=... in the environment)
+#   tests/scripts/test-kernel.sh [KERNEL]     (or KERNEL=... in the environment)
 #
 # Boots, each running the suites with `--test-threads 2`:
 #   default         every suite; 8021q and bonding loaded when the kernel has
@@ -22,7 +22,7 @@
 # fails is a failure (non-zero exit), never a skip. The log ends with a
 # summary: per kernel and boot, each suite's pass count.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$PWD
 start=$SECONDS
 cargo=${CARGO:-cargo}
