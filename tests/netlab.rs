@@ -251,6 +251,10 @@ fn normalize_line(line: &str) -> String {
             "valid_lft" | "preferred_lft" | "expires" | "used" | "probes" | "state" => {
                 words.next();
             }
+            // A bridge's and its ports' running timers.
+            _ if w.ends_with("_timer") => {
+                words.next();
+            }
             "tentative" | "linkdown" => {}
             _ if w.starts_with('<') && w.ends_with('>') => {
                 let flags: Vec<&str> = w[1..w.len() - 1]

@@ -6,6 +6,11 @@
 //! fip-probe list HOSTNS                    one line per attachment: ID STATE IPS
 //! fip-probe attach HOSTNS PODNS ID IP      attach (pod netns exists); prints ok or conflict
 //! fip-probe attach-create HOSTNS PODNS ID IP   attach, creating the pod netns
+//! fip-probe churn HOSTNS TAG N START       N cycles on one kept Host: create a pod netns,
+//!                                          attach 10.0.1.(START+i)/23, detach; prints ok N
+//! fip-probe tombstones HOSTNS START PODNS...   attach 10.0.1.(START+i)/23 in each pod netns,
+//!                                          detach (tombstones the reaper keeps for an hour),
+//!                                          print ready, and sleep until killed
 //! ```
 
 use floatip::floating::{FloatingIp, NetnsRef};
@@ -43,8 +48,44 @@ fn main() {
                 }
             }
         }
+        ["churn", h, tag, n, start] => {
+            let (n, start): (u32, u32) = (n.parse().expect("N"), start.parse().expect("START"));
+            let host = host(h);
+            for i in 0..n {
+                let spec = FloatingIp::builder(format!("churn/{tag}-{i}"), "up0")
+                    .host_netns(NetnsRef::Name((*h).to_owned()))
+                    .create_pod_netns(format!("{h}-{tag}{i}"))
+                    .ipv4(format!("10.0.1.{}/23", start + i), "10.0.0.1")
+                    .no_announce()
+                    .build()
+                    .expect("spec");
+                host.attach(&spec).unwrap_or_else(|e| panic!("attach {i}: {e}"));
+                host.detach(&spec).unwrap_or_else(|e| panic!("detach {i}: {e}"));
+            }
+            host.flush().expect("flush");
+            println!("ok {n}");
+        }
+        ["tombstones", h, start, pods @ ..] => {
+            let start: u32 = start.parse().expect("START");
+            let host = host(h).with_reap_pace(std::time::Duration::from_secs(3600), usize::MAX);
+            for (i, pod) in pods.iter().enumerate() {
+                let spec = FloatingIp::builder(format!("tomb/{i}"), "up0")
+                    .host_netns(NetnsRef::Name((*h).to_owned()))
+                    .pod_netns_name(*pod)
+                    .ipv4(format!("10.0.1.{}/23", start + i as u32), "10.0.0.1")
+                    .no_announce()
+                    .build()
+                    .expect("spec");
+                host.attach(&spec).expect("attach");
+                host.detach(&spec).expect("detach");
+            }
+            println!("ready");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(60));
+            }
+        }
         _ => {
-            eprintln!("usage: fip-probe list HOSTNS | attach[-create] HOSTNS PODNS ID IP");
+            eprintln!("usage: fip-probe list HOSTNS | attach[-create] HOSTNS PODNS ID IP | churn HOSTNS TAG N START | tombstones HOSTNS START PODNS...");
             std::process::exit(2);
         }
     }

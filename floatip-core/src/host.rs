@@ -5,9 +5,10 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::floating::mark::DEFAULT_PROTOCOL;
-use crate::floating::{Attached, Attachment, Drift, FloatingIp, NetnsRef, Site};
+use crate::floating::{Attached, Attachment, Drift, FloatingIp, NetnsRef, Site, Teardown};
 use crate::netlink::Handle;
 use crate::netns::{current_inode, Netns};
+use crate::reaper::Reaper;
 use crate::watch::Watcher;
 
 /// The host network namespace of a node, held open: the namespace, a
@@ -66,6 +67,9 @@ pub struct Host {
     /// The route protocol that [`Host::list`] and [`Host::gc`] read as
     /// floatip's mark.
     route_protocol: u8,
+    /// Deletes the tombstones of [`Host::detach`] in batches; `None` for
+    /// the `Host` of a one-off verb, which detaches synchronously.
+    reaper: Option<Reaper>,
 }
 
 /// One verb's view of where the calling thread is.
@@ -108,7 +112,24 @@ impl Host {
     /// Opens the host namespace `netns` (a name, a path, or the calling
     /// thread's), a netlink socket in it, and the calling thread's
     /// namespace as home.
+    ///
+    /// It starts the host's *reaper*, a thread with a socket of its own
+    /// that deletes the veths [`Host::detach`] retires, in batches; its
+    /// first pass deletes the tombstones a killed process left.
     pub fn open(netns: NetnsRef) -> Result<Host> {
+        let mut host = Self::open_bare(netns)?;
+        let own = if host.ino == host.home_ino {
+            Handle::open_here(host.ns.describe())?
+        } else {
+            Handle::in_netns_from(&host.ns, Some(&host.home))?
+        };
+        host.reaper = Some(Reaper::start(own)?);
+        Ok(host)
+    }
+
+    /// [`Host::open`] without a reaper: for the one-off verbs and the CNI
+    /// plugin, whose detaches are synchronous or reaped by the next call.
+    pub(crate) fn open_bare(netns: NetnsRef) -> Result<Host> {
         let home = Netns::current()?;
         let home_ino = home.inode()?;
         // The current namespace is home itself: no second lookup in /proc.
@@ -119,7 +140,7 @@ impl Host {
         let ino = ns.inode()?;
         let handle =
             if ino == home_ino { Handle::open_here(ns.describe())? } else { Handle::in_netns_from(&ns, Some(&home))? };
-        Ok(Host { netns_ref: netns, ns, ino, handle, home, home_ino, route_protocol: DEFAULT_PROTOCOL })
+        Ok(Host { netns_ref: netns, ns, ino, handle, home, home_ino, route_protocol: DEFAULT_PROTOCOL, reaper: None })
     }
 
     /// The route protocol [`Host::list`] and [`Host::gc`] take as
@@ -170,9 +191,93 @@ impl Host {
         spec.attach_at(&self.call(&[spec])?.site(), Some(n))
     }
 
-    /// [`FloatingIp::detach`] on this host.
+    /// [`FloatingIp::detach`] on this host, with the veth's delete off the
+    /// critical path. The detach returns once the node has stopped serving
+    /// the pod: the uplink's proxy entries, the host routes and the pod's
+    /// rules are gone, and the host veth is down and in the link group
+    /// [`TOMBSTONE_GROUP`](crate::floating::mark::TOMBSTONE_GROUP): a
+    /// *tombstone*, which no packet crosses and no verb takes for a live
+    /// attachment. The host's reaper deletes the tombstones in one batch
+    /// shortly after ([`REAP_DELAY`](crate::reaper::REAP_DELAY), or at
+    /// once when [`REAP_BATCH`](crate::reaper::REAP_BATCH) wait);
+    /// [`Host::flush`] waits for it, and dropping the `Host` does too.
+    /// Why: deleting a veth waits inside the kernel for RCU grace periods
+    /// (15-25 ms here) per request, whatever the number of veths.
+    ///
+    /// An attach that finds a tombstone holding its names deletes it first
+    /// (a re-attach right after a detach works, and waits for that one
+    /// delete). A tombstone's pod end stays in the pod namespace until the
+    /// delete, or until the namespace goes (the kernel then deletes the
+    /// pair itself). For a delete before returning, [`Host::detach_sync`].
+    ///
+    /// ```no_run
+    /// # fn main() -> floatip::Result<()> {
+    /// # let spec = floatip::FloatingIp::builder("default/web-0", "eth1").ipv4("10.0.0.100/23", "10.0.0.1").build()?;
+    /// let host = floatip::Host::current()?;
+    /// host.detach(&spec)?; // about a millisecond: the pod is unreachable here now
+    /// host.flush()?;       // the veth is deleted
+    /// # Ok(()) }
+    /// ```
     pub fn detach(&self, spec: &FloatingIp) -> Result<Vec<String>> {
-        spec.detach_at(&self.call(&[spec])?.site())
+        let how = if self.reaper.is_some() { Teardown::Tombstone } else { Teardown::Now };
+        let d = spec.detach_at(&self.call(&[spec])?.site(), how)?;
+        if let (true, Some(r)) = (d.tombstoned, &self.reaper) {
+            r.tombstoned();
+        }
+        Ok(d.removed)
+    }
+
+    /// [`Host::detach`] that deletes the host veth before it returns (as
+    /// [`FloatingIp::detach`] does), a tombstone of the spec's veth too.
+    pub fn detach_sync(&self, spec: &FloatingIp) -> Result<Vec<String>> {
+        Ok(spec.detach_at(&self.call(&[spec])?.site(), Teardown::Now)?.removed)
+    }
+
+    /// The CNI plugin's detach: a tombstone, left for a later batch.
+    #[cfg(feature = "cni")]
+    pub(crate) fn detach_tombstone(&self, spec: &FloatingIp) -> Result<Vec<String>> {
+        Ok(spec.detach_at(&self.call(&[spec])?.site(), Teardown::Tombstone)?.removed)
+    }
+
+    /// The CNI plugin's exit: every tombstone of the host is deleted, in
+    /// one batch, by a forked child that outlives the plugin, so that the
+    /// runtime does not wait for the RCU grace periods of the delete.
+    #[cfg(feature = "cni")]
+    pub(crate) fn reap_in_child(self) -> Result<()> {
+        self.handle.link_del_group_in_child(crate::floating::TOMBSTONE_GROUP)
+    }
+
+    /// The CNI plugin's start: the tombstones earlier calls left (a killed
+    /// one's, say), deleted now in one batch; one request when there are
+    /// none.
+    #[cfg(feature = "cni")]
+    pub(crate) fn reap_now(&self) -> Result<bool> {
+        crate::reaper::reap(&self.handle)
+    }
+
+    /// Waits until the reaper has deleted every tombstone that
+    /// [`Host::detach`] made before this call (and any other in the host
+    /// namespace at that moment); then the kernel's state is what
+    /// synchronous detaches leave. Returns the first failure of a reaper
+    /// pass since the last `flush`. Immediate when nothing is pending.
+    pub fn flush(&self) -> Result<()> {
+        match &self.reaper {
+            Some(r) => r.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets the reaper's pace: a pass deletes the tombstones `delay` after
+    /// the first of them (default [`REAP_DELAY`](crate::reaper::REAP_DELAY)),
+    /// or at once when `batch` of them wait (default
+    /// [`REAP_BATCH`](crate::reaper::REAP_BATCH)). A longer delay makes
+    /// fewer, larger batches: each holds the kernel's RTNL lock a little
+    /// longer, and a batch costs about what one delete does.
+    pub fn with_reap_pace(self, delay: std::time::Duration, batch: usize) -> Host {
+        if let Some(r) = &self.reaper {
+            r.set_pace(delay, batch);
+        }
+        self
     }
 
     /// [`FloatingIp::detach_many`] on this host: every spec must be on it.
@@ -280,6 +385,7 @@ impl Host {
             home,
             home_ino,
             route_protocol: self.route_protocol,
+            reaper: None,
         })
     }
 
@@ -346,7 +452,7 @@ impl FloatingIp {
     /// node agent that attaches many pods keeps a [`Host`] and calls
     /// [`Host::attach`] instead.
     pub fn attach(&self) -> Result<Attached> {
-        let host = Host::open(self.host_netns.clone())?;
+        let host = Host::open_bare(self.host_netns.clone())?;
         self.attach_at(&host.fresh_call().site(), None)
     }
 
@@ -355,7 +461,7 @@ impl FloatingIp {
     /// every step. Not for production use.
     #[doc(hidden)]
     pub fn attach_failing_at(&self, n: usize) -> Result<Attached> {
-        let host = Host::open(self.host_netns.clone())?;
+        let host = Host::open_bare(self.host_netns.clone())?;
         self.attach_at(&host.fresh_call().site(), Some(n))
     }
 
@@ -372,8 +478,8 @@ impl FloatingIp {
     /// background announcement. Succeeds when parts are already gone: a
     /// half-attached pod, a deleted pod netns. Returns what it removed.
     pub fn detach(&self) -> Result<Vec<String>> {
-        let host = Host::open(self.host_netns.clone())?;
-        self.detach_at(&host.fresh_call().site())
+        let host = Host::open_bare(self.host_netns.clone())?;
+        Ok(self.detach_at(&host.fresh_call().site(), Teardown::Now)?.removed)
     }
 
     /// Detaches many pods at once, as a node drain does, letting the kernel
@@ -395,7 +501,7 @@ impl FloatingIp {
         }
         for host_ref in hosts {
             let group: Vec<&FloatingIp> = specs.iter().filter(|s| &s.host_netns == host_ref).collect();
-            let host = Host::open(host_ref.clone())?;
+            let host = Host::open_bare(host_ref.clone())?;
             removed.extend(FloatingIp::detach_many_at(&host.fresh_call().site(), &group)?);
         }
         Ok(removed)
@@ -404,7 +510,7 @@ impl FloatingIp {
     /// Reads the state back and lists every difference from the spec, like
     /// CNI CHECK; empty when all is well.
     pub fn check(&self) -> Result<Vec<Drift>> {
-        let host = Host::open(self.host_netns.clone())?;
+        let host = Host::open_bare(self.host_netns.clone())?;
         self.check_at(&host.fresh_call().site())
     }
 }

@@ -348,6 +348,16 @@ impl Handle {
         self.ack("RTM_SETLINK", || format!("ifindex {index} group {group} in {}", self.netns()), Rt::SetLink(m), 0)
     }
 
+    /// `ip link set dev LINK down group GROUP`, in one request: the way a
+    /// detach retires a veth (the kernel flushes the routes through it as
+    /// it goes down, and no packet crosses a veth whose end is down).
+    pub fn link_set_down_group(&self, index: u32, group: u32) -> Result<()> {
+        let mut m = link_msg_by_index(index);
+        m.header.change_mask = LinkFlags::Up;
+        m.attributes.push(LinkAttribute::Group(group));
+        self.ack("RTM_SETLINK", || format!("ifindex {index} down group {group} in {}", self.netns()), Rt::SetLink(m), 0)
+    }
+
     /// `ip link del group GROUP`: deletes every link of the group in one
     /// request. The kernel unregisters them as one batch
     /// (`rtnl_group_dellink()` → `unregister_netdevice_many()`), sharing the
@@ -359,6 +369,18 @@ impl Handle {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::Group(group));
         self.ack("RTM_DELLINK", || format!("group {group} in {}", self.netns()), Rt::DelLink(m), 0)
+    }
+
+    /// [`Handle::link_del_group`] sent from a forked child, without waiting
+    /// for the kernel (see `Handle::send_in_child`): the handle goes with it.
+    #[cfg(feature = "cni")]
+    pub(crate) fn link_del_group_in_child(self, group: u32) -> Result<()> {
+        if group == 0 {
+            return Err(Error::invalid("link group", group, "group 0 is every link's default group"));
+        }
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::Group(group));
+        self.send_in_child("RTM_DELLINK", Rt::DelLink(m))
     }
 
     /// `ip link del dev LINK`. Deleting one end of a veth deletes both.

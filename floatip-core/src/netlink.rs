@@ -239,6 +239,30 @@ impl Handle {
     }
 }
 
+#[cfg(feature = "cni")]
+impl Handle {
+    /// Sends `msg` as a request from a forked child, which outlives this
+    /// process's exit, and returns at once without its answer: for a
+    /// short-lived process (the CNI plugin) that leaves the kernel a slow
+    /// request (a batch delete waits for RCU grace periods) it does not
+    /// need to see finish. Falls back to sending it here if `fork` fails.
+    pub(crate) fn send_in_child(self, op: &'static str, msg: RouteNetlinkMessage) -> Result<()> {
+        let conn = self.conn.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST;
+        header.sequence_number = conn.seq.wrapping_add(1).max(1);
+        let mut req = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+        req.finalize();
+        let mut buf = vec![0; req.buffer_len()];
+        req.serialize(&mut buf[..]);
+        let fd = std::os::fd::AsFd::as_fd(&conn.sock)
+            .try_clone_to_owned()
+            .map_err(|e| Error::io(op, self.netns.clone(), e))?;
+        drop(conn);
+        crate::sys::send_in_child(fd, &buf).map_err(|e| Error::io(op, self.netns, e))
+    }
+}
+
 impl Conn {
     /// Reads until the answer to `self.seq` is complete. `Ok(None)` means a
     /// dump came back marked `NLM_F_DUMP_INTR` and must be retried.

@@ -181,22 +181,7 @@ pub(crate) fn close_in_child(fd: std::os::fd::OwnedFd) {
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         unsafe {
-            // close_range(2) (5.9+) for the rest; a plain loop on older
-            // kernels, where it fails with ENOSYS.
-            for i in 0..3 {
-                if i != raw {
-                    libc::close(i);
-                }
-            }
-            let below = libc::syscall(libc::SYS_close_range, 3u32, (raw as u32).saturating_sub(1), 0u32);
-            let above = libc::syscall(libc::SYS_close_range, raw as u32 + 1, u32::MAX, 0u32);
-            if below != 0 || above != 0 {
-                for i in 3..4096 {
-                    if i != raw {
-                        libc::close(i);
-                    }
-                }
-            }
+            close_all_but(raw);
             libc::close(raw);
             libc::_exit(0);
         }
@@ -204,4 +189,55 @@ pub(crate) fn close_in_child(fd: std::os::fd::OwnedFd) {
     // Parent (or fork failed): drop our reference; with a child holding
     // the other one this does not wait.
     drop(fd);
+}
+
+/// Sends `msg` on the socket `fd` from a forked child, which then exits;
+/// returns at once. The child closes every other descriptor first (so a
+/// runtime reading this process's stdout sees EOF when this process
+/// exits, whatever the child still waits for in the kernel), and is never
+/// waited for. Sends it here if `fork` fails.
+#[cfg(feature = "cni")]
+pub(crate) fn send_in_child(fd: std::os::fd::OwnedFd, msg: &[u8]) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: after fork the child runs only async-signal-safe calls
+    // (close, close_range via syscall, send, _exit) on plain integers and
+    // a buffer allocated before the fork.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            close_all_but(raw);
+            libc::send(raw, msg.as_ptr().cast(), msg.len(), 0);
+            libc::_exit(0);
+        }
+    }
+    if pid < 0 {
+        // SAFETY: `msg` is a valid buffer of `msg.len()` bytes.
+        check(unsafe { libc::send(raw, msg.as_ptr().cast(), msg.len(), 0) } as libc::c_int)?;
+    }
+    drop(fd);
+    Ok(())
+}
+
+/// In a forked child: closes every descriptor but `keep`.
+///
+/// # Safety
+/// Only for a child right after `fork`: it closes descriptors other code
+/// may think it owns.
+unsafe fn close_all_but(keep: libc::c_int) {
+    for i in 0..3 {
+        if i != keep {
+            libc::close(i);
+        }
+    }
+    // close_range(2) (5.9+) for the rest; a plain loop on older kernels,
+    // where it fails with ENOSYS.
+    let below = if keep > 3 { libc::syscall(libc::SYS_close_range, 3u32, (keep as u32) - 1, 0u32) } else { 0 };
+    let above = libc::syscall(libc::SYS_close_range, keep.max(2) as u32 + 1, u32::MAX, 0u32);
+    if below != 0 || above != 0 {
+        for i in 3..4096 {
+            if i != keep {
+                libc::close(i);
+            }
+        }
+    }
 }

@@ -566,7 +566,9 @@ impl PyDrift {
 /// ``"partial"`` (the marked veth is there, something else is missing: see
 /// ``missing``) or ``"orphaned"`` (a proxy entry or route with floatip's
 /// protocol and no marked veth behind it; its owner is no longer known,
-/// so ``attachment_id`` is None).
+/// so ``attachment_id`` is None) or ``"tombstone"`` (a host veth that
+/// ``Host.detach`` retired, down and in link group ``TOMBSTONE_GROUP``,
+/// whose delete is pending: not attached, whatever its mark says).
 #[pyclass(frozen, eq, hash, module = "floatip", name = "Attachment")]
 #[derive(PartialEq, Eq, Hash)]
 pub(crate) struct PyAttachment {
@@ -600,7 +602,7 @@ pub(crate) struct PyAttachment {
     /// None when the peer is gone.
     #[pyo3(get)]
     peer_netnsid: Option<i32>,
-    /// ``"complete"``, ``"partial"`` or ``"orphaned"``.
+    /// ``"complete"``, ``"partial"``, ``"orphaned"`` or ``"tombstone"``.
     #[pyo3(get)]
     state: String,
     missing: Vec<String>,

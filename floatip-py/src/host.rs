@@ -81,10 +81,30 @@ impl PyHost {
         PyAttached::new(py, a)
     }
 
-    /// ``FloatingIp.detach`` on this host.
+    /// ``FloatingIp.detach`` on this host, with the veth's delete off the
+    /// critical path: it returns once the node no longer serves the pod
+    /// (proxy entries, routes and rules gone, the host veth down and a
+    /// *tombstone* in link group ``TOMBSTONE_GROUP``), about a millisecond;
+    /// the host's reaper thread deletes tombstones in batches. ``flush()``
+    /// waits for it; ``detach_sync()`` deletes before returning.
     fn detach(&self, py: Python<'_>, fip: &PyFloatingIp) -> PyResult<Vec<String>> {
         let spec = fip.spec();
         without_gil(py, || self.inner.detach(spec))
+    }
+
+    /// ``detach()`` that deletes the host veth before it returns (15-25 ms
+    /// of RCU grace periods in the kernel), as ``FloatingIp.detach`` does.
+    fn detach_sync(&self, py: Python<'_>, fip: &PyFloatingIp) -> PyResult<Vec<String>> {
+        let spec = fip.spec();
+        without_gil(py, || self.inner.detach_sync(spec))
+    }
+
+    /// Waits until every tombstone that ``detach()`` made before the call
+    /// is deleted; then the kernel's state is what synchronous detaches
+    /// leave. Raises the first failure of a reaper pass since the last
+    /// ``flush()``.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        without_gil(py, || self.inner.flush())
     }
 
     /// ``FloatingIp.detach_many`` on this host: every spec must be on it.

@@ -60,6 +60,7 @@ fn _floatip(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NUD_FAILED", NUD_FAILED)?;
     m.add("NUD_PERMANENT", NUD_PERMANENT)?;
     m.add("DEFAULT_ROUTE_PROTOCOL", floatip::floating::mark::DEFAULT_PROTOCOL)?;
+    m.add("TOMBSTONE_GROUP", floatip::floating::TOMBSTONE_GROUP)?;
     m.add("DEFAULT_RULE_PRIORITY", floatip::DEFAULT_RULE_PRIORITY)?;
     m.add("DEFAULT_TABLE_BASE", floatip::DEFAULT_TABLE_BASE)?;
     m.add_function(wrap_pyfunction!(default_table, m)?)?;

@@ -69,6 +69,7 @@ pub fn main() -> i32 {
     // A plugin is a short-lived process: its announcement socket's close
     // (an RCU grace period) must not delay its exit.
     crate::announce::close_sockets_in_child(true);
+    SHORT_LIVED.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut stdin = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut stdin) {
         return print_error(&CniError::new(code::DECODE, format!("read stdin: {e}")), "1.1.0");
@@ -126,8 +127,30 @@ pub fn run(req: &Request) -> Result<Reply, CniError> {
     }
 }
 
+/// Set by [`main`]: this process exits after one request, so the delete
+/// of its tombstones is left to a forked child (see [`reap`]).
+static SHORT_LIVED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The host, without a reaper thread: a plugin's detaches leave
+/// tombstones that [`reap`] deletes.
 fn host() -> Result<Host, CniError> {
-    Host::current().map_err(|e| CniError::floatip("open the host namespace", &e))
+    Host::open_bare(crate::floating::NetnsRef::Current).map_err(|e| CniError::floatip("open the host namespace", &e))
+}
+
+/// Deletes the host's tombstones (this call's and earlier calls') in one
+/// batch: from a forked child when this process is the plugin, so that
+/// the runtime does not wait for the delete's RCU grace periods; here
+/// otherwise (a long-lived caller of [`run`] would collect zombies). A
+/// failure is reported on stderr and leaves the tombstones to the next
+/// call or GC: the request itself has succeeded.
+fn reap(host: Host) {
+    let r = match SHORT_LIVED.load(std::sync::atomic::Ordering::Relaxed) {
+        true => host.reap_in_child(),
+        false => host.reap_now().map(drop),
+    };
+    if let Err(e) = r {
+        eprintln!("floatip-cni: deleting tombstones: {e}");
+    }
 }
 
 fn bad_env(msg: impl Into<String>) -> CniError {
@@ -304,6 +327,11 @@ fn add(req: &Request) -> Result<CniResult, CniError> {
         return Err(bad_env(format!("CNI_NETNS {} does not exist", netns.display())));
     }
     let host = host()?;
+    // Tombstones a killed call left: deleted in one batch before this
+    // attach (one request when there are none).
+    if let Err(e) = host.reap_now() {
+        eprintln!("floatip-cni: deleting tombstones: {e}");
+    }
     let (addrs, ipam_version) = add_addrs(req)?;
     let id = req.attachment_id();
     let done = spec(req, &addrs, netns, false)
@@ -433,7 +461,10 @@ fn del(req: &Request) -> Result<(), CniError> {
         }
         None => None,
     };
-    let detached = spec.map(|s| host.detach(&s).map_err(|e| CniError::floatip(&format!("detach {id}"), &e)));
+    // The veth is retired (a tombstone), not deleted: the delete's RCU
+    // grace periods are left to `reap`, off the runtime's critical path.
+    let detached = spec.map(|s| host.detach_tombstone(&s).map_err(|e| CniError::floatip(&format!("detach {id}"), &e)));
+    reap(host);
     let released = release.map(ipam::Running::finish);
     if let Some(Err(e)) = detached {
         return Err(e);

@@ -4,11 +4,11 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use super::mark::RulePlan;
+use super::mark::{RulePlan, TOMBSTONE_GROUP};
 use super::spec::{FloatingAddr, FloatingIp, Mode, NetnsRef, UplinkArp};
 use super::{
-    conflict, default_route, ignore_exists, ipv6_enabled, link_opt, policy, register_announcement, with_what,
-    OwnerMark, Site,
+    conflict, default_route, ignore_exists, ignore_missing, ipv6_enabled, link_opt, policy, register_announcement,
+    with_what, OwnerMark, Site,
 };
 use crate::address::AddrOptions;
 use crate::announce::{AnnounceOptions, AnnounceReport, Announcer, BackgroundAnnounce};
@@ -311,7 +311,14 @@ impl FloatingIp {
                 return Err(conflict(format!("dev {br}"), "is not a bridge"));
             }
         }
-        let existing = link_opt(cx.host, &self.host_ifname)?;
+        let mut existing = link_opt(cx.host, &self.host_ifname)?;
+        // A tombstone holding the name (a re-attach right after a detach):
+        // it is dead already, and its delete was only deferred; this
+        // attach waits for that one delete (the pod end goes with it).
+        if let Some(l) = existing.as_ref().filter(|l| l.group == TOMBSTONE_GROUP) {
+            ignore_missing(cx.host.link_del(l.index))?;
+            existing = None;
+        }
         if let Some(l) = &existing {
             // Ours only if its mark (when it has one) names this attachment
             // and this pod namespace, and it is a veth whose peer is the pod
@@ -349,7 +356,24 @@ impl FloatingIp {
                 ));
             }
         } else if let (true, Some(p)) = (pod_ns_exists, cx.pod.as_ref()) {
-            if link_opt(p, &self.pod_ifname)?.is_some() {
+            let pod_if = link_opt(p, &self.pod_ifname)?;
+            // The pod end of another veth's tombstone: deleted as above.
+            let tomb = match pod_if
+                .as_ref()
+                .filter(|p| p.kind.as_deref() == Some("veth"))
+                .and_then(|p| p.link.map(|i| (p, i)))
+            {
+                Some((p, peer)) => match cx.host.link_get_index(peer) {
+                    Ok(h) if h.group == TOMBSTONE_GROUP && h.link == Some(p.index) => Some(h.index),
+                    Ok(_) => None,
+                    Err(e) if e.is_not_found() => None,
+                    Err(e) => return Err(e),
+                },
+                None => None,
+            };
+            if let Some(t) = tomb {
+                ignore_missing(cx.host.link_del(t))?;
+            } else if pod_if.is_some() {
                 return Err(conflict(
                     format!("dev {} in {}", self.pod_ifname, self.pod_netns),
                     "the pod already has a link of that name",

@@ -39,6 +39,9 @@ impl FloatingIp {
         let host_if = link_opt(host, hv)?;
         match &host_if {
             None => drift("host", format!("veth {hv}"), "no such link".into()),
+            Some(l) if l.group == super::TOMBSTONE_GROUP => {
+                drift("host", format!("veth {hv}"), "a tombstone (detached, its delete pending)".into())
+            }
             Some(l) if !l.up => drift("host", format!("{hv} up"), "down".into()),
             Some(_) => {}
         }

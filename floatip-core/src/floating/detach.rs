@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use super::mark::TOMBSTONE_GROUP;
 use super::spec::{FloatingIp, Mode, NetnsRef, UplinkArp};
 use super::{conflict, ignore_missing, link_opt, policy, stop_announcement, OwnerMark, Site};
 use crate::error::Result;
@@ -33,9 +34,28 @@ enum Veth {
 /// and processes often have 1,024 of them.
 const DRAIN_CHUNK: usize = 256;
 
+/// How a detach disposes of the host veth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Teardown {
+    /// Deleted before the detach returns (15-25 ms of RCU grace periods
+    /// inside the kernel).
+    Now,
+    /// Retired: down and in [`TOMBSTONE_GROUP`], its routes, rules and
+    /// proxy entries gone; a later batch deletes it.
+    Tombstone,
+}
+
+/// What a detach did.
+pub(crate) struct Detached {
+    /// What it removed, in `ip` words.
+    pub(crate) removed: Vec<String>,
+    /// It left a tombstone for a batch to delete.
+    pub(crate) tombstoned: bool,
+}
+
 impl FloatingIp {
     /// Detach on `site`, holding the attachment's and its IPs' locks.
-    pub(crate) fn detach_at(&self, site: &Site<'_>) -> Result<Vec<String>> {
+    pub(crate) fn detach_at(&self, site: &Site<'_>, how: Teardown) -> Result<Detached> {
         let _locks = site.lock(self)?;
         let pod = site.pod_netns(self)?;
         let veth = self.veth_fate(site, pod.as_ref())?;
@@ -46,15 +66,32 @@ impl FloatingIp {
             stop_announcement(site.host_ino, &self.attachment_id);
         }
         let mut removed = Vec::new();
+        let mut tombstoned = false;
         if let Veth::Mine(l) = &veth {
-            if ignore_missing(site.host.link_del(l.index))? {
-                removed.push(format!("ip link del {}", self.host_ifname));
+            let tomb = l.group == TOMBSTONE_GROUP;
+            match how {
+                // A tombstone already (a repeated DEL): the batch has it.
+                Teardown::Tombstone if tomb => {}
+                Teardown::Tombstone => {
+                    // Down first: the kernel flushes the veth's routes and
+                    // nothing crosses it any more; the proxy entries and
+                    // rules go next, while the veth still holds its name.
+                    if ignore_missing(site.host.link_set_down_group(l.index, TOMBSTONE_GROUP))? {
+                        removed.push(format!("ip link set {} down group {TOMBSTONE_GROUP}", self.host_ifname));
+                        tombstoned = true;
+                    }
+                }
+                Teardown::Now => {
+                    if ignore_missing(site.host.link_del(l.index))? {
+                        removed.push(format!("ip link del {}", self.host_ifname));
+                    }
+                }
             }
         }
         let mut rules = HostRules::default();
         removed.extend(self.detach_rest(site.host, &veth, pod.as_ref(), &mut rules)?);
         removed.extend(rules.release(site.host, self.route_protocol)?);
-        Ok(removed)
+        Ok(Detached { removed, tombstoned })
     }
 
     /// Whether the veth named like this spec's is this attachment's.
@@ -139,9 +176,15 @@ impl FloatingIp {
                 if self.uplink_arp == UplinkArp::ProxyArp {
                     ips.retain(|ip| !ip.is_ipv4());
                 }
+                // A retired veth's routes are gone already; should a kernel
+                // keep one (as `linkdown`), it still serves no one.
+                let own = match veth {
+                    Veth::Mine(l) => Some(l.index),
+                    _ => None,
+                };
                 for ip in ips {
                     match host.neigh_proxy_get(lan.index, ip)? {
-                        Some(e) if e.protocol == self.route_protocol && !served(host, ip)? => {}
+                        Some(e) if e.protocol == self.route_protocol && !served(host, ip, own)? => {}
                         _ => continue,
                     }
                     if ignore_missing(host.neigh_proxy_del(lan.index, ip))? {
@@ -258,11 +301,11 @@ impl HostRules {
     }
 }
 
-/// Whether a host route for exactly `ip` still leads somewhere: another
-/// veth serves the IP.
-fn served(host: &Handle, ip: IpAddr) -> Result<bool> {
+/// Whether a host route for exactly `ip` still leads somewhere other than
+/// `own` (the veth being detached): another veth serves the IP.
+fn served(host: &Handle, ip: IpAddr, own: Option<u32>) -> Result<bool> {
     match host.route_get_fibmatch(ip) {
-        Ok(r) => Ok(r.dst == IpPrefix::host(ip) && r.oif.is_some()),
+        Ok(r) => Ok(r.dst == IpPrefix::host(ip) && r.oif.is_some() && r.oif != own),
         Err(e) if e.is_not_found() => Ok(false),
         Err(e) => Err(e),
     }
@@ -279,7 +322,7 @@ pub(super) fn group_delete(host: &Handle, links: &[&Link]) -> Result<Option<(u32
     // A group id nobody uses: one dump per batch, not per pod.
     let used: Vec<u32> = host.links()?.iter().map(|l| l.group).collect();
     let mut gid = 0x4650_0000 | (std::process::id() & 0xffff);
-    while used.contains(&gid) {
+    while used.contains(&gid) || gid == TOMBSTONE_GROUP {
         gid = gid.wrapping_add(0x1_0000).max(1);
     }
     let mut n = 0;

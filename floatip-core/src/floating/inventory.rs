@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 
 use super::detach::group_delete;
-use super::{ignore_missing, policy, OwnerMark, Site};
+use super::{ignore_missing, policy, OwnerMark, Site, TOMBSTONE_GROUP};
 use crate::error::Result;
 use crate::link::Link;
 use crate::lock::{Kind, Lock, Stripe};
@@ -35,6 +35,10 @@ pub enum AttachmentState {
     /// A floatip object whose attachment is gone: a proxy entry or route
     /// with floatip's protocol and no marked veth behind it.
     Orphaned,
+    /// A host veth that a detach retired (down, in
+    /// [`TOMBSTONE_GROUP`](super::TOMBSTONE_GROUP), nothing routed to it)
+    /// and whose delete is pending: not attached, whatever its mark says.
+    Tombstone,
 }
 
 impl fmt::Display for AttachmentState {
@@ -43,6 +47,7 @@ impl fmt::Display for AttachmentState {
             AttachmentState::Complete => "complete",
             AttachmentState::Partial => "partial",
             AttachmentState::Orphaned => "orphaned",
+            AttachmentState::Tombstone => "tombstone",
         })
     }
 }
@@ -109,6 +114,8 @@ struct Found {
     routes: Vec<Route>,
     proxies: Vec<Neighbour>,
     links: Vec<Link>,
+    /// Retired veths awaiting their delete: never live attachments.
+    tombstones: Vec<Link>,
     /// floatip's rules (by protocol), both families.
     rules: Vec<Rule>,
     /// The routes of each policy table a mark names.
@@ -118,11 +125,11 @@ struct Found {
 impl Site<'_> {
     fn found(&self, protocol: u8) -> Result<Found> {
         let links = self.host.links()?;
-        let marked: Vec<(Link, OwnerMark)> = links
-            .iter()
-            .filter(|l| l.kind.as_deref() == Some("veth"))
-            .filter_map(|l| Some((l.clone(), OwnerMark::parse(l.alias.as_deref()?)?)))
-            .collect();
+        let (tombstones, live): (Vec<&Link>, Vec<&Link>) =
+            links.iter().filter(|l| l.kind.as_deref() == Some("veth")).partition(|l| l.group == TOMBSTONE_GROUP);
+        let tombstones = tombstones.into_iter().cloned().collect();
+        let marked: Vec<(Link, OwnerMark)> =
+            live.into_iter().filter_map(|l| Some((l.clone(), OwnerMark::parse(l.alias.as_deref()?)?))).collect();
         let routes = self.host.routes(RouteFilter { protocol: Some(protocol), ..Default::default() })?;
         let proxies = self.host.neigh_proxies(None)?.into_iter().filter(|n| n.protocol == protocol).collect();
         let mut rules = self.host.rules(true)?;
@@ -138,7 +145,7 @@ impl Site<'_> {
                 }
             }
         }
-        Ok(Found { marked, routes, proxies, links, rules, tables })
+        Ok(Found { marked, routes, proxies, links, tombstones, rules, tables })
     }
 
     /// What each marked attachment lacks.
@@ -226,6 +233,21 @@ impl Site<'_> {
                 missing,
             });
         }
+        for l in &f.tombstones {
+            let m = l.alias.as_deref().and_then(OwnerMark::parse);
+            out.push(Attachment {
+                attachment_id: m.as_ref().map(|m| m.attachment_id.clone()),
+                pod_key: m.as_ref().and_then(|m| m.pod_key.clone()),
+                ips: m.as_ref().map(|m| m.ips.clone()).unwrap_or_default(),
+                host_veth: Some((l.name.clone(), l.index, l.mac)),
+                lan: m.as_ref().and_then(|m| m.lan.as_ref()).map(|l| l.to_string()),
+                pod_netns_inode: m.as_ref().map(|m| m.pod_netns_inode),
+                pod_netns_name: m.as_ref().and_then(|m| names.get(&m.pod_netns_inode).cloned()),
+                peer_netnsid: l.link_netnsid,
+                state: AttachmentState::Tombstone,
+                missing: Vec::new(),
+            });
+        }
         for r in &f.routes {
             if r.oif.is_some_and(|o| !claimed_oifs.contains(&o)) {
                 let dev = r.oif.map(|o| (by_index.get(&o).map(|l| l.name.clone()).unwrap_or_default(), o));
@@ -298,7 +320,8 @@ impl Site<'_> {
             // that is no longer here). Busy: the next pass.
             let Some(_lock) = Lock::try_acquire(Stripe::of(Kind::Attachment, &m.attachment_id))? else { continue };
             match self.host.link_get_index(l.index) {
-                Ok(now) if now.alias == l.alias => {}
+                // Not retired meanwhile: a tombstone's routes stay gone.
+                Ok(now) if now.alias == l.alias && now.group != TOMBSTONE_GROUP => {}
                 Ok(_) => continue,
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e),
@@ -422,6 +445,12 @@ impl Site<'_> {
             let names: Vec<&str> = victims.iter().map(|l| l.name.as_str()).collect();
             removed.push(format!("ip link del group {gid} ({n} veths: {})", names.join(" ")));
         }
+        // Tombstones are dead already, whatever their attachment: one
+        // batch of their own group.
+        if !f.tombstones.is_empty() && crate::reaper::reap(self.host)? {
+            let names: Vec<&str> = f.tombstones.iter().map(|l| l.name.as_str()).collect();
+            removed.push(format!("ip link del group {TOMBSTONE_GROUP} (tombstones: {})", names.join(" ")));
+        }
         for p in &f.proxies {
             if !kept_ips.contains(&(p.index, p.ip)) && ignore_missing(self.host.neigh_proxy_del(p.index, p.ip))? {
                 removed.push(format!("ip neigh del proxy {} dev ifindex {}", p.ip, p.index));
@@ -429,7 +458,8 @@ impl Site<'_> {
         }
         // Rules of victims, and of veths that are gone (orphans).
         let live: HashSet<&str> = f.links.iter().map(|l| l.name.as_str()).collect();
-        let doomed: HashSet<&str> = victims.iter().map(|l| l.name.as_str()).collect();
+        let doomed: HashSet<&str> =
+            victims.iter().copied().chain(f.tombstones.iter()).map(|l| l.name.as_str()).collect();
         let mut touched = BTreeSet::new();
         for r in &f.rules {
             let Some(iif) = r.iif.as_deref() else { continue };

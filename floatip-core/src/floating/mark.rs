@@ -8,6 +8,7 @@
 //! | host routes | route protocol ([`DEFAULT_PROTOCOL`] unless configured) | `ip route` (`proto 70`) |
 //! | uplink proxy entries | `NDA_PROTOCOL`, the same number (kernel 5.0+) | `ip neigh show proxy` (`proto 70`) |
 //! | policy rules, table routes | `FRA_PROTOCOL` / route protocol, the same number; rules name the host veth (`iif`) | `ip rule` (`proto 70`), `ip route show table T` |
+//! | a detached veth awaiting its delete (a *tombstone*) | link group [`TOMBSTONE_GROUP`], down, its alias kept | `ip -d link show group 1179930445` |
 //!
 //! Routed mode with policy routing or anti-spoofing adds to the alias the
 //! rules' table and first priority (`table=T prio=P`, `spoof=drop` with
@@ -39,6 +40,17 @@ pub const MARK_VERSION: u32 = 1;
 /// routes and proxy entries with, unless a spec sets another: 70, which
 /// neither the kernel (0-4) nor iproute2's `rt_protos` list assigns.
 pub const DEFAULT_PROTOCOL: u8 = 70;
+
+/// The link group of *tombstones*: host veths that a detach has taken out
+/// of service (down, their routes, rules and proxy entries gone) and whose
+/// delete is left to a batch (`ip link del group TOMBSTONE_GROUP`, see
+/// [`Host::detach`](crate::Host::detach)). A link in this group is never
+/// a live attachment: `list` reports it as
+/// [`AttachmentState::Tombstone`](crate::floating::AttachmentState),
+/// reconcile leaves it alone, and GC deletes it. The value spells `FTOM`;
+/// like the route protocol, it is one of floatip's marks, and no other
+/// tool's links belong in it.
+pub const TOMBSTONE_GROUP: u32 = 0x4654_4f4d;
 
 /// The kernel's limit on an interface alias (`IFALIASZ` - 1).
 const ALIAS_MAX: usize = 255;

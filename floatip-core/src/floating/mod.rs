@@ -55,8 +55,9 @@ pub mod spec;
 
 pub use attach::Attached;
 pub use check::Drift;
+pub(crate) use detach::Teardown;
 pub use inventory::{Attachment, AttachmentState};
-pub use mark::{OwnerMark, RulePlan};
+pub use mark::{OwnerMark, RulePlan, TOMBSTONE_GROUP};
 pub use spec::{
     default_table, FloatingAddr, FloatingIp, FloatingIpBuilder, Mode, NetnsRef, UplinkArp, DEFAULT_RULE_PRIORITY,
     DEFAULT_TABLE_BASE,
