@@ -210,8 +210,22 @@ fn with_prev(c: &Value, prev: &Value) -> Value {
 
 /// The host holds nothing of `veth`/`ip`: no link, /32 route, proxy
 /// entry or rule.
+/// After DEL: nothing routes to the pod, and its veth, retired as a
+/// tombstone, is deleted by the child DEL forked (at once, or soon after).
 fn assert_clean(host: &TestNs, veth: &str, ip: &str) {
-    assert!(!host.ip_raw(&format!("link show dev {veth}")).status.success(), "{veth} is still there");
+    let t = std::time::Instant::now();
+    loop {
+        let out = host.ip_raw(&format!("-j link show dev {veth}"));
+        if !out.status.success() {
+            break;
+        }
+        let l: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let group = floatip::floating::TOMBSTONE_GROUP.to_string();
+        assert_eq!(l[0]["group"].as_str(), Some(group.as_str()), "{veth} is still there, not a tombstone: {l}");
+        assert!(!l[0]["flags"].as_array().unwrap().iter().any(|f| f == "UP"), "{veth}: a tombstone up: {l}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(10), "{veth}: the tombstone was never deleted");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert!(host.ip_json(&format!("route show {ip}/32")).is_empty(), "route {ip}/32 is still there");
     let proxies = host.ip_json("neigh show proxy");
     assert!(!proxies.iter().any(|p| p["dst"] == ip), "proxy {ip}: {proxies:?}");
@@ -943,4 +957,33 @@ fn podman_runs_a_container_on_its_floating_ip() {
     let cache = Path::new("/var/lib/cni/results").join(format!("{net}-{cid}-eth0"));
     assert!(!cache.exists(), "libcni's cache entry is gone: {}", cache.display());
     eprintln!("cni: podman run {run_ms} ms, podman rm {rm_ms} ms");
+}
+
+/// A DEL killed after it retired its veth (a tombstone: down, in
+/// `TOMBSTONE_GROUP`) and before its child deleted it: the next plugin
+/// call, an ADD of another container, deletes it first.
+#[test]
+fn the_next_add_reaps_a_killed_dels_tombstone() {
+    require_reference_plugins();
+    let lan = Lan::new("cnit");
+    let dir = Dir::new("tomb");
+    let (p1, p2) = (TestNs::new("cnit-p1"), TestNs::new("cnit-p2"));
+    let a = Pod::new(&lan.host_a, &dir, "70b0a", &p1);
+    let ca = conf("1.0.0", json!({ "ipam": static_ipam("10.0.0.133/23") }));
+    let ra = a.run("ADD", &ca).ok();
+    // What the killed DEL left: its veth retired, nothing deleted.
+    let group = floatip::floating::TOMBSTONE_GROUP;
+    lan.host_a.ip(&format!("link set {} down group {group}", a.host_veth()));
+    assert!(lan.host_a.ip(&format!("link show group {group}")).contains(&a.host_veth()));
+    let b = Pod::new(&lan.host_a, &dir, "70b0b", &p2);
+    let cb = conf("1.0.0", json!({ "ipam": static_ipam("10.0.0.134/23") }));
+    let rb = b.run("ADD", &cb).ok();
+    assert!(!lan.host_a.ip_raw(&format!("link show dev {}", a.host_veth())).status.success(), "the tombstone is left");
+    assert_eq!(p1.ip("-br link show").lines().count(), 1, "its pod end went with it");
+    assert!(lan.peer.ping("10.0.0.134"));
+    // The retried DEL of the first finds nothing of its own and succeeds.
+    a.run("DEL", &with_prev(&ca, &ra)).ok();
+    b.run("DEL", &with_prev(&cb, &rb)).ok();
+    assert_clean(&lan.host_a, &a.host_veth(), "10.0.0.133");
+    assert_clean(&lan.host_a, &b.host_veth(), "10.0.0.134");
 }

@@ -14,9 +14,11 @@ use crate::watch::Watcher;
 /// The host network namespace of a node, held open: the namespace, a
 /// netlink socket in it, and the namespace of the thread that opened it
 /// (its *home*). A node agent that wires pods all day opens one `Host` and
-/// calls its verbs; they do exactly what [`FloatingIp::attach`],
+/// calls its verbs; they do what [`FloatingIp::attach`],
 /// [`FloatingIp::detach`], [`FloatingIp::detach_many`] and
-/// [`FloatingIp::check`] do, all or nothing alike.
+/// [`FloatingIp::check`] do, all or nothing alike, except that
+/// [`Host::detach`] leaves the veth's delete to the `Host`'s reaper (see
+/// there).
 ///
 /// Why: each of those `FloatingIp` verbs opens the caller's namespace
 /// (a lookup in `/proc`), the host namespace and a fresh netlink socket
@@ -477,6 +479,11 @@ impl FloatingIp {
     /// `proxy_ndp`, blanket `proxy_arp`) stay. Stops the attachment's
     /// background announcement. Succeeds when parts are already gone: a
     /// half-attached pod, a deleted pod netns. Returns what it removed.
+    ///
+    /// Synchronous: the veth is deleted before it returns (15-25 ms of RCU
+    /// grace periods in the kernel). A kept [`Host`]'s
+    /// [`detach`](Host::detach) returns in about a millisecond and leaves
+    /// the delete to a batch.
     pub fn detach(&self) -> Result<Vec<String>> {
         let host = Host::open_bare(self.host_netns.clone())?;
         Ok(self.detach_at(&host.fresh_call().site(), Teardown::Now)?.removed)

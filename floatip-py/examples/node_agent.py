@@ -118,6 +118,11 @@ class NodeAgent:
             outcomes += list(pool.map(self.release, gone))
         return outcomes
 
+    def flush(self) -> None:
+        """Waits until the veths of detached pods are deleted (detach leaves
+        that to the host's reaper thread, in batches)."""
+        self.host.flush()
+
 
 def parse_pods(args: Iterable[str]) -> dict[str, PodSpec]:
     """``KEY=ADDRESS/PREFIX@NETNS_PATH`` arguments."""
@@ -149,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.detach_all:
         for o in agent.reconcile({}):
             log.info("%s: %s %s", o.key, o.action, ", ".join(o.detail))
+        # A dry run leaves nothing behind when it returns.
+        agent.flush()
     return 1 if failed else 0
 
 

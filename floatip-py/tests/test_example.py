@@ -50,6 +50,7 @@ def test_node_agent_reconciles(lab: Lab) -> None:
     # Pods that leave are detached.
     gone = agent.reconcile({})
     assert sorted(o.action for o in gone) == ["detached"] * 3
+    agent.flush()
     assert lan.host_a.link_names() == ["lo", "up0"]
     # The command line, as an operator runs it.
     assert m.main(["--uplink", "up0", "--gateway", "10.0.0.1", "--host-netns", lan.host_a.name,

@@ -411,9 +411,15 @@ def test_one_ip_one_attachment(lab: Lab) -> None:
     assert host.detach(second) == []
     assert state() == before and lan.peer.ping("10.0.0.121")
 
-    # Once the first is detached, the IP is free for the second.
+    # Once the first is detached, the IP is free for the second, at once:
+    # the first's veth is a tombstone until the reaper deletes it.
     host.detach(first)
     host.attach(second)
+    assert sorted((x.attachment_id, x.state) for x in host.list()) == [
+        ("first/eth0", "tombstone"),
+        ("second/eth0", "complete"),
+    ]
+    host.flush()
     assert [(x.attachment_id, x.state) for x in host.list()] == [("second/eth0", "complete")]
     assert lan.peer.ping("10.0.0.121")
 
@@ -429,7 +435,9 @@ def test_late_detach_of_an_old_sandbox(lab: Lab) -> None:
     # Same attachment, so the same names and MACs.
     assert (old.host_ifname, old.host_mac, old.pod_mac) == (new.host_ifname, new.host_mac, new.pod_mac)
     host.attach(old)
-    assert any(r.startswith("ip link del") for r in host.detach(old))
+    # DEL(old) leaves a tombstone holding the names; ADD(new) deletes it
+    # first.
+    assert any("down group" in r for r in host.detach(old))
     attached = host.attach(new)
     assert f" ns={inode(new_ns)} " in attached.mark
 
@@ -462,7 +470,7 @@ def test_late_detach_of_an_old_sandbox(lab: Lab) -> None:
     assert new_ns.ping("10.0.0.7")
 
     # The new sandbox's own detach removes it.
-    assert any(r.startswith("ip link del") for r in host.detach(new))
+    assert any(r.startswith("ip link del") for r in host.detach_sync(new))
     assert host.list() == [] and proxies(lan.host_a) == {}
 
 
@@ -539,3 +547,43 @@ def test_watch_rejects_a_bad_interval(lab: Lab) -> None:
     w = host.watch(recheck=1.0)
     r = w.stop()
     assert isinstance(r, floatip.WatchReport) and r.passes >= 1 and r.repairs == 0
+
+
+def test_detach_retires_and_flush_deletes(lab: Lab) -> None:
+    """``Host.detach`` leaves a tombstone (down, in ``TOMBSTONE_GROUP``,
+    nothing routed to it, listed as such); ``flush()`` deletes it, after
+    which the host is what ``detach_sync`` leaves."""
+    lan = lab.lan("tomb")
+    pod = lab.ns("tomb-pod")
+    host = floatip.Host(lan.host_a.name)
+    f = spec(lan.host_a, pod, "tomb/eth0", "10.0.0.114/23")
+    host.attach(f)
+    host.detach_sync(f)
+    synced = (links(lan.host_a), host_routes(lan.host_a), proxies(lan.host_a), links(pod))
+
+    host.attach(f)
+    assert lan.peer.ping("10.0.0.114", wait=2)
+    removed = host.detach(f)
+    assert any("down group" in r for r in removed), removed
+    veth = host_link(lan.host_a, f.host_ifname)
+    assert veth is not None
+    assert veth["group"] == str(floatip.TOMBSTONE_GROUP)
+    flags = veth["flags"]
+    assert isinstance(flags, list) and "UP" not in flags
+    assert "10.0.0.114" not in host_routes(lan.host_a)
+    assert "10.0.0.114" not in proxies(lan.host_a)
+    assert [(a.attachment_id, a.state) for a in host.list()] == [("tomb/eth0", "tombstone")]
+    assert any("tombstone" in d.found for d in host.check(f))
+    assert not lan.peer.ping("10.0.0.114")
+
+    host.flush()
+    assert host_link(lan.host_a, f.host_ifname) is None
+    assert (links(lan.host_a), host_routes(lan.host_a), proxies(lan.host_a), links(pod)) == synced
+    assert host.list() == []
+    # Repeated: nothing to do; a re-attach right after a detach works.
+    assert host.detach(f) == []
+    host.attach(f)
+    host.detach(f)
+    host.attach(f)
+    assert host.check(f) == []
+    host.detach_sync(f)
