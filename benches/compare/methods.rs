@@ -374,8 +374,12 @@ impl Method for FloatipRust {
         };
         let host = self.host.clone();
         self.thread.run(move || {
+            // Until the veth is gone, like every other method's teardown:
+            // the detach retires it, the flush waits for the reaper's
+            // delete (the churn phase times the detach alone).
             let t = Instant::now();
             host.detach(&f).map_err(|e| e.to_string())?;
+            host.flush().map_err(|e| e.to_string())?;
             Ok(t.elapsed())
         })
     }

@@ -183,7 +183,9 @@ class FloatipPods:
 
     def teardown(self, netns: str, host_if: str, ip: str, prefixlen: int) -> None:
         fip = self.specs.pop(netns, None) or self.spec(netns, host_if, ip, prefixlen)
+        # Until the veth is gone, like the other methods' teardown.
         self.host.detach(fip)
+        self.host.flush()
 
     def forget(self) -> None:
         self.specs.clear()
