@@ -223,3 +223,76 @@ fn background_sender_stops_and_reports_errors() {
         )
         .is_err());
 }
+
+/// Periodic re-announce (issue: moves): a peer whose entries were pointed
+/// elsewhere by hand points at this node again within one period, for
+/// the complete attachments only: a detached one, a tombstone and a
+/// partial one are never announced.
+#[test]
+fn reannounce_points_the_peer_back_within_one_period() {
+    let lan = Lan::new("rean");
+    let host = floatip::Host::open(NetnsRef::Name(lan.host_a.name.clone()))
+        .unwrap()
+        .with_reap_pace(Duration::from_secs(3600), usize::MAX);
+    let v6 = netlab::ipv6_available();
+    let mut specs = Vec::new();
+    let mut pods = Vec::new();
+    for (i, (v4, v6ip)) in
+        [("10.0.0.140", "2001:db8::140"), ("10.0.0.141", "2001:db8::141"), ("10.0.0.142", "2001:db8::142")]
+            .into_iter()
+            .enumerate()
+    {
+        let pod = TestNs::new(&format!("rean-p{i}"));
+        let mut b = FloatingIp::builder(format!("default/rean-{i}"), "up0")
+            .host_netns(NetnsRef::Name(lan.host_a.name.clone()))
+            .pod_netns_name(pod.name.clone())
+            .ipv4(format!("{v4}/23"), "10.0.0.1")
+            .no_announce();
+        if v6 {
+            b = b.ipv6(format!("{v6ip}/64"), "2001:db8::1");
+        }
+        let f = b.build().unwrap();
+        host.attach(&f).unwrap();
+        assert!(lan.peer.ping(v4));
+        if v6 {
+            assert!(lan.peer.ping(v6ip));
+        }
+        specs.push(f);
+        pods.push(pod);
+    }
+    // Pod 1 is detached (its veth a tombstone: the reaper waits an hour),
+    // pod 2 partial: its proxy entry deleted by hand.
+    host.detach(&specs[1]).unwrap();
+    lan.host_a.ip("neigh del proxy 10.0.0.142 dev up0");
+    let ips: Vec<&str> = if v6 {
+        vec!["10.0.0.140", "2001:db8::140", "10.0.0.141", "10.0.0.142"]
+    } else {
+        vec!["10.0.0.140", "10.0.0.141", "10.0.0.142"]
+    };
+    // Elsewhere by hand: a MAC that is no node's, as a stale announcement
+    // would leave it (STALE: a gratuitous ARP or NA with the override
+    // flag replaces it; PERMANENT would not).
+    let elsewhere = "02:00:00:00:0c:01";
+    for ip in &ips {
+        lan.peer.ip(&format!("neigh replace {ip} lladdr {elsewhere} dev lan0 nud stale"));
+        assert_eq!(lan.peer.neigh_mac(ip).as_deref(), Some(elsewhere));
+    }
+    let period = Duration::from_millis(500);
+    let opts = AnnounceOptions { count: 1, ..AnnounceOptions::default() };
+    let r = host.reannounce(period, opts).unwrap();
+    for ip in ["10.0.0.140", "2001:db8::140"].into_iter().filter(|ip| v6 || !ip.contains(':')) {
+        assert!(switches_within(&lan.peer, ip, HOST_A_MAC, period * 3).is_some(), "{ip}: not re-announced");
+    }
+    // Two more periods: the others were never announced.
+    std::thread::sleep(period * 2);
+    let report = r.stop();
+    for ip in ["10.0.0.141", "10.0.0.142"] {
+        assert_eq!(lan.peer.neigh_mac(ip).as_deref(), Some(elsewhere), "{ip} was announced: {report:?}");
+    }
+    assert!(report.passes >= 3, "{report:?}");
+    let per_pass = if v6 { 2 } else { 1 };
+    assert_eq!(report.announced, report.passes * per_pass, "{report:?}");
+    assert_eq!(report.failed, 0, "{report:?}");
+    host.detach_sync(&specs[0]).unwrap();
+    host.detach_sync(&specs[2]).unwrap();
+}

@@ -363,6 +363,46 @@ impl Host {
         Watcher::start(&self.ns, self.route_protocol, recheck, move || own.reconcile())
     }
 
+    /// Starts a [`Reannouncer`]: a thread with a `Host` of its own that
+    /// sends one announcement round (`opts`, as one round: gratuitous ARP
+    /// per [`AnnounceOptions::arp`], unsolicited NA) for the IPs of every
+    /// routed-mode attachment that is complete here, at once and then
+    /// every `every` (at least 10 ms), for networks whose switches forget
+    /// a MAC's port before the neighbours forget the IP's MAC. An
+    /// attachment whose attach or detach is running is left for the next
+    /// pass, and each is read again under its lock first: an IP being
+    /// detached is never announced. A pass costs a [`Host::list`] and one
+    /// request per attachment.
+    ///
+    /// ```no_run
+    /// # fn main() -> floatip::Result<()> {
+    /// use floatip::announce::AnnounceOptions;
+    /// let host = floatip::Host::current()?;
+    /// let r = host.reannounce(std::time::Duration::from_secs(30), AnnounceOptions::default())?;
+    /// // ... the agent runs ...
+    /// println!("{} announcements", r.stop().announced);
+    /// # Ok(()) }
+    /// ```
+    pub fn reannounce(
+        &self,
+        every: std::time::Duration,
+        opts: crate::announce::AnnounceOptions,
+    ) -> Result<crate::floating::Reannouncer> {
+        if every < std::time::Duration::from_millis(10) {
+            return Err(Error::invalid(
+                "re-announce period",
+                format!("{} ms", every.as_millis()),
+                "shorter than 10 ms",
+            ));
+        }
+        let own = self.reopen()?;
+        let protocol = self.route_protocol;
+        let mut senders = crate::floating::Senders::default();
+        crate::floating::Reannouncer::start(every, move |report| {
+            own.call(&[])?.site().reannounce_pass(protocol, &opts, &mut senders, report)
+        })
+    }
+
     /// The route protocol taken as floatip's mark.
     pub fn route_protocol(&self) -> u8 {
         self.route_protocol

@@ -7,11 +7,12 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
+use crate::announce::PyAnnounceOptions;
 use crate::args::NetnsArg;
 use crate::errors::{invalid, to_pyerr};
 use crate::floating::{PyAttached, PyAttachment, PyDrift, PyFloatingIp};
 use crate::gil::without_gil;
-use crate::watch::PyWatcher;
+use crate::watch::{PyReannouncer, PyWatcher};
 
 /// The host network namespace of a node, held open with a netlink socket
 /// in it: what a node agent keeps while it wires pods.
@@ -171,6 +172,28 @@ impl PyHost {
             Some(s) => return Err(to_pyerr(py, invalid("recheck", s, "must be a positive number of seconds"))),
         };
         Ok(PyWatcher::wrap(w))
+    }
+
+    /// Starts a re-announcer: one announcement round (``options``, sent as
+    /// one round; default ``AnnounceOptions()``) for the IPs of every
+    /// routed-mode attachment complete on this host, at once and then every
+    /// ``every`` seconds (at least 0.01), for networks whose switches forget
+    /// a MAC's port before the neighbours forget the IP's MAC. An IP being
+    /// detached is never announced.
+    #[pyo3(signature = (every, options = None))]
+    fn reannounce(
+        &self,
+        py: Python<'_>,
+        every: f64,
+        options: Option<PyRef<'_, PyAnnounceOptions>>,
+    ) -> PyResult<PyReannouncer> {
+        if !(every.is_finite() && every > 0.0) {
+            return Err(to_pyerr(py, invalid("every", every, "must be a positive number of seconds")));
+        }
+        let opts = options.map(|o| o.to_core()).unwrap_or_default();
+        let d = std::time::Duration::from_secs_f64(every);
+        let r = without_gil(py, || self.inner.reannounce(d, opts))?;
+        Ok(PyReannouncer::wrap(r))
     }
 
     fn __repr__(&self) -> String {

@@ -40,6 +40,8 @@ fn _floatip(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<host::PyHost>()?;
     m.add_class::<watch::PyWatcher>()?;
     m.add_class::<watch::PyWatchReport>()?;
+    m.add_class::<watch::PyReannouncer>()?;
+    m.add_class::<watch::PyReannounceReport>()?;
     m.add_class::<announce::PyAnnounceOptions>()?;
     m.add_class::<announce::PyAnnounceReport>()?;
     m.add_class::<announce::PyAnnouncer>()?;

@@ -2,6 +2,7 @@
 
 use std::sync::Mutex;
 
+use floatip::floating::Reannouncer;
 use floatip::{WatchReport, Watcher};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -85,5 +86,80 @@ impl PyWatcher {
     }
     fn __repr__(&self) -> String {
         format!("Watcher(running={})", if self.running() { "True" } else { "False" })
+    }
+}
+
+/// What a re-announcer did: passes, IP announcements and frames sent,
+/// attachments skipped while their attach or detach ran, failed passes.
+#[pyclass(frozen, module = "floatip", name = "ReannounceReport", get_all)]
+pub(crate) struct PyReannounceReport {
+    /// Passes made (one at start, then one per period).
+    passes: u64,
+    /// IP announcements sent (one IP once per pass).
+    announced: u64,
+    /// Frames sent.
+    frames: u64,
+    /// Attachments skipped because their lock was held.
+    busy: u64,
+    /// Passes that failed (logged; the next one tries again).
+    failed: u64,
+}
+
+#[pymethods]
+impl PyReannounceReport {
+    fn __repr__(&self) -> String {
+        format!(
+            "ReannounceReport(passes={}, announced={}, frames={}, busy={}, failed={})",
+            self.passes, self.announced, self.frames, self.busy, self.failed
+        )
+    }
+}
+
+/// A running re-announcer (``Host.reannounce()``): a thread that sends one
+/// announcement round for every complete routed-mode attachment of the
+/// host, every period. ``stop()`` it (or use it as a context manager).
+#[pyclass(frozen, module = "floatip", name = "Reannouncer")]
+pub(crate) struct PyReannouncer {
+    inner: Mutex<Option<Reannouncer>>,
+}
+
+impl PyReannouncer {
+    pub(crate) fn wrap(r: Reannouncer) -> Self {
+        PyReannouncer { inner: Mutex::new(Some(r)) }
+    }
+}
+
+#[pymethods]
+impl PyReannouncer {
+    /// Stops it (GIL released, at once) and returns what it did. Once only.
+    fn stop(&self, py: Python<'_>) -> PyResult<PyReannounceReport> {
+        let r = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| PyValueError::new_err("this re-announcer was already stopped"))?;
+        let r = without_gil(py, || Ok::<_, floatip::Error>(r.stop()))?;
+        Ok(PyReannounceReport {
+            passes: r.passes,
+            announced: r.announced,
+            frames: r.frames,
+            busy: r.busy,
+            failed: r.failed,
+        })
+    }
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        if self.inner.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            self.stop(py)?;
+        }
+        Ok(false)
+    }
+    fn __repr__(&self) -> String {
+        let running = self.inner.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        format!("Reannouncer(running={})", if running { "True" } else { "False" })
     }
 }

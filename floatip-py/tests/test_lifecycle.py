@@ -13,6 +13,7 @@ import ipaddress
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -587,3 +588,29 @@ def test_detach_retires_and_flush_deletes(lab: Lab) -> None:
     host.attach(f)
     assert host.check(f) == []
     host.detach_sync(f)
+
+
+def test_reannounce_points_the_peer_back(lab: Lab) -> None:
+    """``Host.reannounce``: a peer entry pointed elsewhere by hand points at
+    hostA again within a period; a detached IP is never announced."""
+    lan = lab.lan("rean")
+    p1, p2 = lab.ns("rean-p1"), lab.ns("rean-p2")
+    host = floatip.Host(lan.host_a.name)
+    live = spec(lan.host_a, p1, "rean/live", "10.0.0.115/23")
+    gone = spec(lan.host_a, p2, "rean/gone", "10.0.0.116/23")
+    for f, ip in ((live, "10.0.0.115"), (gone, "10.0.0.116")):
+        host.attach(f)
+        assert lan.peer.ping(ip, wait=2)
+    host.detach_sync(gone)
+    elsewhere = "02:00:00:00:0c:01"
+    for ip in ("10.0.0.115", "10.0.0.116"):
+        lan.peer.ip("neigh", "replace", ip, "lladdr", elsewhere, "dev", "lan0", "nud", "stale")
+    with host.reannounce(0.2, floatip.AnnounceOptions(count=1)) as r:
+        assert wait_until(lambda: lan.peer.neigh_mac("10.0.0.115") == HOST_A_MAC, 1.0) is not None
+        time.sleep(0.5)
+        assert lan.peer.neigh_mac("10.0.0.116") == elsewhere
+        report = r.stop()
+    assert report.passes >= 2 and report.announced == report.passes and report.failed == 0, report
+    with pytest.raises(floatip.InvalidArgumentError):
+        host.reannounce(0.0)
+    host.detach_sync(live)

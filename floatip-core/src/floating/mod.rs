@@ -51,6 +51,7 @@ mod detach;
 mod inventory;
 pub mod mark;
 mod policy;
+mod reannounce;
 pub mod spec;
 
 pub use attach::Attached;
@@ -58,6 +59,8 @@ pub use check::Drift;
 pub(crate) use detach::Teardown;
 pub use inventory::{Attachment, AttachmentState};
 pub use mark::{OwnerMark, RulePlan, TOMBSTONE_GROUP};
+pub(crate) use reannounce::Senders;
+pub use reannounce::{ReannounceReport, Reannouncer};
 pub use spec::{
     default_table, FloatingAddr, FloatingIp, FloatingIpBuilder, Mode, NetnsRef, UplinkArp, DEFAULT_RULE_PRIORITY,
     DEFAULT_TABLE_BASE,
