@@ -44,17 +44,34 @@ pub(crate) struct PyHost {
 impl PyHost {
     /// Opens the host namespace (default: the calling thread's) and a
     /// netlink socket in it. ``route_protocol`` (5-255) is what ``list``
-    /// and ``gc`` read as floatip's mark.
+    /// and ``gc`` read as floatip's mark. ``reap_delay`` (seconds, default
+    /// 0.05) and ``reap_batch`` (default 64) set the reaper's pace: a pass
+    /// deletes the tombstones ``detach`` leaves that long after the first,
+    /// or at once when that many wait.
     #[new]
-    #[pyo3(signature = (netns=None, *, route_protocol=None))]
-    fn new(py: Python<'_>, netns: Option<NetnsArg>, route_protocol: Option<u8>) -> PyResult<Self> {
+    #[pyo3(signature = (netns=None, *, route_protocol=None, reap_delay=None, reap_batch=None))]
+    fn new(
+        py: Python<'_>,
+        netns: Option<NetnsArg>,
+        route_protocol: Option<u8>,
+        reap_delay: Option<f64>,
+        reap_batch: Option<usize>,
+    ) -> PyResult<Self> {
         let route_protocol = route_protocol.unwrap_or(DEFAULT_PROTOCOL);
+        let delay = match reap_delay {
+            None => floatip::reaper::REAP_DELAY,
+            Some(s) => match std::time::Duration::try_from_secs_f64(s) {
+                Ok(d) => d,
+                Err(_) => return Err(to_pyerr(py, invalid("reap_delay", s, "must be a number of seconds, 0 or more"))),
+            },
+        };
+        let batch = reap_batch.unwrap_or(floatip::reaper::REAP_BATCH);
         let r = netns.map(|n| n.netns_ref()).unwrap_or(NetnsRef::Current);
         // The core refuses 0-4: `gc` removes the routes and proxy entries
         // of this protocol that no marked veth claims, and with 2 (kernel)
         // or 0 (unset, what `ip neigh add proxy` makes) those would be the
         // node's own.
-        without_gil(py, || Host::open(r)?.with_route_protocol(route_protocol))
+        without_gil(py, || Ok(Host::open(r)?.with_route_protocol(route_protocol)?.with_reap_pace(delay, batch)))
             .map(|inner| PyHost { inner, route_protocol })
     }
 
@@ -187,11 +204,11 @@ impl PyHost {
         every: f64,
         options: Option<PyRef<'_, PyAnnounceOptions>>,
     ) -> PyResult<PyReannouncer> {
-        if !(every.is_finite() && every > 0.0) {
-            return Err(to_pyerr(py, invalid("every", every, "must be a positive number of seconds")));
-        }
+        let d = match std::time::Duration::try_from_secs_f64(every) {
+            Ok(d) if !d.is_zero() => d,
+            _ => return Err(to_pyerr(py, invalid("every", every, "must be a positive number of seconds"))),
+        };
         let opts = options.map(|o| o.to_core()).unwrap_or_default();
-        let d = std::time::Duration::from_secs_f64(every);
         let r = without_gil(py, || self.inner.reannounce(d, opts))?;
         Ok(PyReannouncer::wrap(r))
     }

@@ -383,7 +383,7 @@ def test_gc_removes_the_invalid_and_nothing_else(lab: Lab) -> None:
 def test_one_ip_one_attachment(lab: Lab) -> None:
     lan = lab.lan("cf")
     p1, p2 = lab.ns("cf-p1"), lab.ns("cf-p2")
-    host = floatip.Host(lan.host_a.name)
+    host = floatip.Host(lan.host_a.name, reap_delay=3600.0)
     first = spec(lan.host_a, p1, "first/eth0", "10.0.0.121/23")
     second = spec(lan.host_a, p2, "second/eth0", "10.0.0.121/23")
     assert first.host_ifname != second.host_ifname
@@ -556,7 +556,8 @@ def test_detach_retires_and_flush_deletes(lab: Lab) -> None:
     which the host is what ``detach_sync`` leaves."""
     lan = lab.lan("tomb")
     pod = lab.ns("tomb-pod")
-    host = floatip.Host(lan.host_a.name)
+    # The reaper waits for flush(), so the tombstone can be looked at.
+    host = floatip.Host(lan.host_a.name, reap_delay=3600.0)
     f = spec(lan.host_a, pod, "tomb/eth0", "10.0.0.114/23")
     host.attach(f)
     host.detach_sync(f)

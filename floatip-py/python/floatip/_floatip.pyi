@@ -509,7 +509,14 @@ class FloatingIp:
 class Host:
     """The host namespace of a node, held open with a netlink socket in it."""
 
-    def __new__(cls, netns: _NetnsArg | None = None, *, route_protocol: int | None = None) -> Host: ...
+    def __new__(
+        cls,
+        netns: _NetnsArg | None = None,
+        *,
+        route_protocol: int | None = None,
+        reap_delay: float | None = None,
+        reap_batch: int | None = None,
+    ) -> Host: ...
     @property
     def netns(self) -> str | None: ...
     @property
