@@ -122,11 +122,20 @@ fn exec(host: &TestNs, exe: &Path, env: &[(&str, String)], stdin: &[u8]) -> Run 
     } else {
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}"))
     };
+    // A plugin killed by a signal: say which (and the verb), not just -1.
+    let stderr = match std::os::unix::process::ExitStatusExt::signal(&out.status) {
+        Some(sig) => format!(
+            "{} [killed by signal {sig}, CNI_COMMAND={}]",
+            String::from_utf8_lossy(&out.stderr),
+            env.iter().find(|(k, _)| *k == "CNI_COMMAND").map(|(_, v)| v.as_str()).unwrap_or("?")
+        ),
+        None => String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
     Run {
         status: out.status.code().unwrap_or(-1),
         out: out_json,
         stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stderr,
         ms,
     }
 }
