@@ -356,6 +356,41 @@ fn add_waits_for_the_default_announcement() {
     pod.run("DEL", &with_prev(&c, &r)).ok();
 }
 
+/// `"conflictProbe": true`: while an old node (hostB) still holds the IP,
+/// ADD fails with code 100 naming hostB's MAC and changes nothing on hostA;
+/// once hostB lets go, the same ADD succeeds.
+#[test]
+fn add_with_the_conflict_probe_refuses_a_held_ip() {
+    require_reference_plugins();
+    let lan = Lan::new("cnip");
+    let dir = Dir::new("probe");
+    let old_ns = TestNs::new("cnip-old");
+    let old = floatip::FloatingIp::builder("default/old", "up0")
+        .host_netns(floatip::floating::NetnsRef::Name(lan.host_b.name.clone()))
+        .pod_netns_name(old_ns.name.clone())
+        .ipv4("10.0.0.150/23", "10.0.0.1")
+        .no_announce()
+        .build()
+        .unwrap();
+    old.attach().unwrap();
+    let pod_ns = TestNs::new("cnip-pod");
+    let pod = Pod::new(&lan.host_a, &dir, "b0b0cafe", &pod_ns);
+    let c = conf("1.1.0", json!({"ipam": static_ipam("10.0.0.150/23"), "conflictProbe": true}));
+    let before = lan.host_a.snapshot() + &pod_ns.snapshot();
+    let add = pod.run("ADD", &c);
+    assert_eq!(add.code(), 100, "{}", add.stdout);
+    let msg = add.out["msg"].as_str().unwrap();
+    assert!(msg.contains(netlab::HOST_B_MAC) && msg.contains("10.0.0.150"), "{msg}");
+    assert_eq!(lan.host_a.snapshot() + &pod_ns.snapshot(), before);
+    old.detach().unwrap();
+    let add = pod.run("ADD", &c);
+    let ms = add.ms;
+    let r = add.ok();
+    assert!(lan.peer.ping("10.0.0.150"));
+    eprintln!("cni: ADD with conflictProbe (clear): {ms:.0} ms");
+    pod.run("DEL", &with_prev(&c, &r)).ok();
+}
+
 /// Every error code, from real runs of the binary; nothing changes on the
 /// host for any of them.
 #[test]

@@ -141,6 +141,11 @@ pub fn close_sockets_in_child(on: bool) {
     CLOSE_IN_CHILD.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether [`close_sockets_in_child`] is on.
+pub(crate) fn closing_in_child() -> bool {
+    CLOSE_IN_CHILD.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Drop for Announcer {
     fn drop(&mut self) {
         if let Some(s) = self.sock.take() {

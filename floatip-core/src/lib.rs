@@ -46,6 +46,7 @@ pub mod neighbour;
 pub mod netlink;
 pub mod netns;
 pub mod prefix;
+pub mod probe;
 pub mod reaper;
 pub mod route;
 pub mod rule;

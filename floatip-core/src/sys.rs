@@ -122,9 +122,17 @@ pub(crate) fn is_nsfs(fd: BorrowedFd<'_>) -> io::Result<bool> {
 
 /// `bind(fd, sockaddr_ll{ifindex})` with protocol 0 (send only).
 pub(crate) fn packet_bind(fd: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
+    packet_bind_protocol(fd, ifindex, 0)
+}
+
+/// `bind(fd, sockaddr_ll{ifindex, protocol})`: from now on the socket
+/// receives the frames of EtherType `protocol` (host order; 0 receives
+/// none) that arrive on interface `ifindex`, and none from elsewhere.
+pub(crate) fn packet_bind_protocol(fd: BorrowedFd<'_>, ifindex: u32, protocol: u16) -> io::Result<()> {
     // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
     let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = protocol.to_be();
     sll.sll_ifindex = ifindex as i32;
     // SAFETY: the pointer and length describe `sll`, which lives for the call.
     check(unsafe {
@@ -135,6 +143,83 @@ pub(crate) fn packet_bind(fd: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
         )
     })
     .map(drop)
+}
+
+/// `setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, {ifindex,
+/// PACKET_MR_MULTICAST, mac})`: the interface accepts frames to the
+/// multicast address `mac` while the socket is open (the kernel drops the
+/// membership when it closes).
+pub(crate) fn packet_add_multicast(fd: BorrowedFd<'_>, ifindex: u32, mac: [u8; 6]) -> io::Result<()> {
+    // SAFETY: packet_mreq is plain old data; all-zero is a valid value.
+    let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };
+    mr.mr_ifindex = ifindex as i32;
+    mr.mr_type = libc::PACKET_MR_MULTICAST as u16;
+    mr.mr_alen = 6;
+    mr.mr_address[..6].copy_from_slice(&mac);
+    // SAFETY: the pointer and length describe `mr`, which lives for the call.
+    check(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            &mr as *const libc::packet_mreq as *const libc::c_void,
+            std::mem::size_of::<libc::packet_mreq>() as u32,
+        )
+    })
+    .map(drop)
+}
+
+/// `recvfrom(fd, buf, MSG_DONTWAIT)` on an AF_PACKET socket: the frame's
+/// length (a frame longer than `buf` is cut to it) and its `sll_pkttype`
+/// (`PACKET_HOST`, `PACKET_BROADCAST`, ..., `PACKET_OUTGOING` for one this
+/// host sent), or `None` when nothing is queued.
+pub(crate) fn recv_frame(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<(usize, u8)>> {
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes, and `sll`
+        // with `len` describes a writable sockaddr_ll; all outlive the call.
+        let n = unsafe {
+            libc::recvfrom(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+                &mut sll as *mut libc::sockaddr_ll as *mut libc::sockaddr,
+                &mut len,
+            )
+        };
+        if n >= 0 {
+            return Ok(Some((n as usize, sll.sll_pkttype)));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Ok(None),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// `poll(fds, POLLIN, timeout)`: which of `fds` have something to read
+/// (or an error to report), after waiting at most `timeout` (rounded up to
+/// whole milliseconds). An interrupted wait returns none ready.
+pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], timeout: std::time::Duration) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: `pfds` is a valid array of `pfds.len()` pollfd structs that
+    // outlives the call; the fds are borrowed for it.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EINTR) {
+            return Ok(vec![false; fds.len()]);
+        }
+        return Err(e);
+    }
+    Ok(pfds.iter().map(|p| p.revents != 0).collect())
 }
 
 /// `sendmmsg(fd, frames)`: send many already-built frames in one system call

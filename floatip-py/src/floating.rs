@@ -15,6 +15,7 @@ use crate::announce::{PyAnnounceOptions, PyBackgroundAnnounce};
 use crate::args::{address_text, interface_obj, mac_text, prefix_text, MacArg, NetnsArg};
 use crate::errors::{invalid, to_pyerr};
 use crate::gil::without_gil;
+use crate::probe::PyProbeOptions;
 
 /// A validated floating-IP spec for one pod: the routed ("pure L3")
 /// dataplane by default, or bridge mode with ``bridge=``.
@@ -85,7 +86,7 @@ impl PyFloatingIp {
         pod_key, uplink, *, attachment_id=None, route_protocol=None, pod_netns_path=None, pod_netns_name=None,
         create_pod_netns=None, host_netns=None, ipv4=None, ipv6=None, vlan=None, host_ifname=None, pod_ifname=None,
         mtu=None, host_mac=None, pod_mac=None, uplink_arp="proxy_entry", bridge=None, announce=None,
-        policy_routing=true, anti_spoofing=true, route_table=None, rule_priority=None, lan_address=None
+        conflict_probe=None, policy_routing=true, anti_spoofing=true, route_table=None, rule_priority=None, lan_address=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -109,6 +110,7 @@ impl PyFloatingIp {
         uplink_arp: &str,
         bridge: Option<String>,
         announce: Option<Bound<'_, PyAny>>,
+        conflict_probe: Option<Bound<'_, PyAny>>,
         policy_routing: bool,
         anti_spoofing: bool,
         route_table: Option<u32>,
@@ -193,6 +195,22 @@ impl PyFloatingIp {
                 return Err(pyo3::exceptions::PyTypeError::new_err(format!(
                     "announce must be None, a bool or AnnounceOptions, got {}",
                     a.get_type().name()?
+                )));
+            }
+        }
+        // None or False: no probe (the default); True: the default
+        // options; or ProbeOptions.
+        if let Some(p) = conflict_probe {
+            if let Ok(o) = p.cast::<PyProbeOptions>() {
+                b = b.conflict_probe(o.get().to_core());
+            } else if let Ok(on) = p.cast::<PyBool>() {
+                if on.is_true() {
+                    b = b.conflict_probe(floatip::probe::ProbeOptions::default());
+                }
+            } else {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "conflict_probe must be None, a bool or ProbeOptions, got {}",
+                    p.get_type().name()?
                 )));
             }
         }
@@ -383,6 +401,12 @@ impl PyFloatingIp {
     #[getter]
     fn announce(&self) -> Option<PyAnnounceOptions> {
         self.spec.announce.map(PyAnnounceOptions::from_core)
+    }
+    /// How attach probes for a conflict first, or None when it does not
+    /// (the default).
+    #[getter]
+    fn conflict_probe(&self) -> Option<PyProbeOptions> {
+        self.spec.conflict_probe.map(PyProbeOptions::from_core)
     }
     /// The bridge in bridge mode; None in routed mode.
     #[getter]

@@ -18,6 +18,7 @@ mod gil;
 mod handle;
 mod host;
 mod netns;
+mod probe;
 mod values;
 mod watch;
 
@@ -46,6 +47,7 @@ fn _floatip(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<announce::PyAnnounceReport>()?;
     m.add_class::<announce::PyAnnouncer>()?;
     m.add_class::<announce::PyBackgroundAnnounce>()?;
+    m.add_class::<probe::PyProbeOptions>()?;
     m.add_function(wrap_pyfunction!(errors::_exception_for, m)?)?;
 
     use floatip::neighbour::{NUD_FAILED, NUD_INCOMPLETE, NUD_PERMANENT, NUD_REACHABLE, NUD_STALE};

@@ -206,6 +206,52 @@ def test_attach_announces_by_default(lab: Lab) -> None:
     fb.detach()
 
 
+def test_conflict_probe_refuses_an_ip_another_node_holds(lab: Lab) -> None:
+    lan = lab.lan("probe")
+    old, new = lab.ns("probe-old"), lab.ns("probe-new")
+    # The old node still holds the IP (its proxy entry answers for it).
+    zombie = spec(lan.host_b, old, "default/old", "10.0.0.186/23", announce=False)
+    zombie.attach()
+    f = spec(lan.host_a, new, "default/new", "10.0.0.186/23", conflict_probe=True)
+    assert f.conflict_probe == floatip.ProbeOptions()
+    assert spec(lan.host_a, new, "default/new", "10.0.0.186/23").conflict_probe is None, "off by default"
+    before = lan.host_a.ip("-d", "link", "show") + lan.host_a.ip("route", "show", "table", "all")
+    try:
+        f.attach()
+    except floatip.ConflictError as e:
+        assert HOST_B_MAC in str(e) and "10.0.0.186" in str(e), str(e)
+        assert e.errno == 17  # EEXIST, as every conflict
+    else:
+        raise AssertionError("attach took an IP another node holds")
+    assert lan.host_a.ip("-d", "link", "show") + lan.host_a.ip("route", "show", "table", "all") == before
+    zombie.detach()
+    f.attach()
+    assert lan.peer.ping("10.0.0.186")
+    f.detach()
+
+
+def test_probe_options() -> None:
+    o = floatip.ProbeOptions(count=3, interval=0.02, wait=0.06, ask_proxies=False)
+    assert (o.count, o.interval, o.wait, o.ask_proxies) == (3, 0.02, 0.06, False)
+    assert abs(o.window - 0.1) < 1e-9
+    assert floatip.ProbeOptions().window == 0.15
+    assert repr(floatip.ProbeOptions()) == "ProbeOptions(count=2, interval=0.05, wait=0.1, ask_proxies=True)"
+    assert len({floatip.ProbeOptions(), floatip.ProbeOptions()}) == 1
+    for bad in ({"count": 0}, {"wait": 11.0}, {"interval": -1.0}):
+        try:
+            floatip.ProbeOptions(**bad)
+        except floatip.InvalidArgumentError:
+            pass
+        else:
+            raise AssertionError(f"accepted {bad}")
+    try:
+        floatip.FloatingIp("k", "up0", pod_netns_name="x", ipv4=("10.0.0.5/23", "10.0.0.1"), conflict_probe=1)  # type: ignore[arg-type]
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("conflict_probe=1 accepted")
+
+
 def test_unsolicited_na_moves_an_ipv6_address(lab: Lab) -> None:
     lan = lab.lan("na")
     pod_a, pod_b = lab.ns("na-a"), lab.ns("na-b")

@@ -267,6 +267,9 @@ fn spec(req: &Request, addrs: &Addrs, netns: &Path, for_detach: bool) -> Result<
         Some(None) => b = b.no_announce(),
         None => {}
     }
+    if let Some(p) = c.conflict_probe {
+        b = b.conflict_probe(p);
+    }
     if let Some(p) = c.policy_routing {
         b = b.policy_routing(p);
     }

@@ -11,6 +11,7 @@ use super::types::{code, CniError, CniResult, Dns, SUPPORTED_VERSIONS};
 use crate::announce::{AnnounceOptions, ArpMode};
 use crate::floating::UplinkArp;
 use crate::prefix::IpPrefix;
+use crate::probe::ProbeOptions;
 
 /// The CNI verb (`CNI_COMMAND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +92,9 @@ pub struct NetConf {
     /// naRouter}`; `None` when off; absent: floatip's default (routed: 3
     /// rounds 1 s apart; bridge: off).
     pub announce: Option<Option<AnnounceOptions>>,
+    /// `conflictProbe`: `true`, or `{probes, intervalMs, waitMs,
+    /// askProxies}`; `None` (absent or `false`, the default): no probe.
+    pub conflict_probe: Option<ProbeOptions>,
     /// `lanAddress`: an IPv4 address with prefix for a LAN interface that
     /// has none in the floating subnet (a VLAN device floatip makes).
     pub lan_address: Option<String>,
@@ -319,6 +323,7 @@ impl NetConf {
             mtu: None,
             uplink_arp: UplinkArp::default(),
             announce: None,
+            conflict_probe: None,
             lan_address: None,
             policy_routing: None,
             anti_spoofing: None,
@@ -375,6 +380,12 @@ impl NetConf {
             Some(Value::Bool(true)) => Some(Some(AnnounceOptions::default())),
             Some(Value::Object(o)) => Some(Some(announce(o)?)),
             Some(v) => return Err(invalid(format!("announce must be false or an object, not {v}"))),
+        };
+        c.conflict_probe = match f.get("conflictProbe") {
+            None | Some(Value::Bool(false)) => None,
+            Some(Value::Bool(true)) => Some(ProbeOptions::default()),
+            Some(Value::Object(o)) => Some(conflict_probe(o)?),
+            Some(v) => return Err(invalid(format!("conflictProbe must be true, false or an object, not {v}"))),
         };
         c.lan_address = f.str("lanAddress")?;
         c.policy_routing = f.bool("policyRouting")?;
@@ -462,6 +473,25 @@ fn announce(o: &Map<String, Value>) -> Result<AnnounceOptions, CniError> {
     Ok(a)
 }
 
+fn conflict_probe(o: &Map<String, Value>) -> Result<ProbeOptions, CniError> {
+    let f = Fields(o, "conflictProbe");
+    let mut p = ProbeOptions::default();
+    if let Some(n) = f.uint("probes", 100)? {
+        p.count = n as u32;
+    }
+    if let Some(ms) = f.uint("intervalMs", 10_000)? {
+        p.interval = Duration::from_millis(ms);
+    }
+    if let Some(ms) = f.uint("waitMs", 10_000)? {
+        p.wait = Duration::from_millis(ms);
+    }
+    if let Some(b) = f.bool("askProxies")? {
+        p.ask_proxies = b;
+    }
+    p.validate().map_err(|e| invalid(format!("conflictProbe: {e}")))?;
+    Ok(p)
+}
+
 fn ip_list(f: &Fields<'_>, key: &str) -> Result<Vec<IpPrefix>, CniError> {
     let Some(v) = f.get(key) else { return Ok(Vec::new()) };
     let list = v.as_array().ok_or_else(|| invalid(format!("{} must be a list of addresses", f.at(key))))?;
@@ -527,6 +557,22 @@ mod tests {
         assert_eq!((a.count, a.interval, a.arp), (1, Duration::from_millis(50), ArpMode::Reply));
         assert_eq!(ok.ips, vec!["10.0.0.100/23".parse().unwrap()]);
         assert_eq!(c(r#","announce":false"#).unwrap().announce, Some(None));
+        assert_eq!(ok.conflict_probe, None, "no conflict probe by default");
+        assert_eq!(c(r#","conflictProbe":false"#).unwrap().conflict_probe, None);
+        assert_eq!(c(r#","conflictProbe":true"#).unwrap().conflict_probe, Some(ProbeOptions::default()));
+        let p = c(r#","conflictProbe":{"probes":3,"intervalMs":20,"waitMs":60,"askProxies":false}"#)
+            .unwrap()
+            .conflict_probe
+            .unwrap();
+        assert_eq!(
+            p,
+            ProbeOptions {
+                count: 3,
+                interval: Duration::from_millis(20),
+                wait: Duration::from_millis(60),
+                ask_proxies: false
+            }
+        );
         for bad in [
             r#","vlan":5000"#,
             r#","mode":"bridge""#,
@@ -535,6 +581,10 @@ mod tests {
             r#","mtu":"big""#,
             r#","uplinkArp":"x""#,
             r#","announce":3"#,
+            r#","conflictProbe":1"#,
+            r#","conflictProbe":{"probes":0}"#,
+            r#","conflictProbe":{"waitMs":60000}"#,
+            r#","conflictProbe":{"askProxies":"yes"}"#,
             r#","gateway":"fe80::1""#,
             r#","runtimeConfig":{"ips":["10.0.0.100"]}"#,
             r#","ipam":{"dir":"/x"}"#,

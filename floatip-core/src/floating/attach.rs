@@ -18,6 +18,7 @@ use crate::name::IfName;
 use crate::netlink::Handle;
 use crate::netns::Netns;
 use crate::prefix::IpPrefix;
+use crate::probe::{ProbeOptions, ProbeReport, Prober};
 use crate::route::Route;
 use crate::rule::Rule;
 use crate::sysctl::SysctlKey;
@@ -52,10 +53,16 @@ pub struct Attached {
     /// first round was sent before attach returned). Wait for it, stop it,
     /// or drop it to let it finish on its own.
     pub announcement: Option<BackgroundAnnounce>,
+    /// What the conflict probe did, when the spec asked for one (it found
+    /// no conflict, or attach would have failed).
+    pub probe: Option<ProbeReport>,
 }
 
 impl fmt::Display for Attached {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = &self.probe {
+            writeln!(f, "conflict probe: {p}")?;
+        }
         for c in self.changes.iter().chain(&self.announced) {
             writeln!(f, "{c}")?;
         }
@@ -490,6 +497,19 @@ impl FloatingIp {
             }
         }
 
+        // The conflict probe, when asked for: after the LAN interface is
+        // settled (a VLAN device and LAN address are shared and never
+        // undone, and the ARP request to proxies needs that address), and
+        // before anything of this attachment answers for the IP on the LAN
+        // (the proxy entry, blanket proxy_arp, in bridge mode the pod's
+        // address on the bridge). So whatever answers is another node, and
+        // a conflict leaves nothing of this attachment to undo but a pod
+        // netns it created.
+        let probe = match &self.conflict_probe {
+            Some(opts) => Some(self.probe(cx, &lan, opts)?),
+            None => None,
+        };
+
         // The veth pair, the pod end created directly in the pod netns with
         // both MACs given at creation (udev may rewrite a MAC set later).
         let host_if = match existing {
@@ -657,6 +677,7 @@ impl FloatingIp {
             attachment_id: self.attachment_id.clone(),
             mark,
             announcement,
+            probe,
             announced: std::mem::take(&mut cx.announced),
             host_ifindex: host_if.index,
             pod_ifindex: pod_if.index,
@@ -665,6 +686,34 @@ impl FloatingIp {
             uplink_mac: lan.mac,
             changes: std::mem::take(&mut cx.changes),
         })
+    }
+
+    /// The conflict probe on the interface the announcement goes out of
+    /// (routed: the LAN interface; bridge: the bridge), from its MAC. This
+    /// node's other MACs (the announced one, in bridge mode the pod's and
+    /// the host veth's: on a re-attach the pod's kernel answers for its own
+    /// address) are not conflicts.
+    fn probe(&self, cx: &mut Ctx, lan: &Link, opts: &ProbeOptions) -> Result<ProbeReport> {
+        let dev = match &self.mode {
+            Mode::Routed => lan.clone(),
+            Mode::Bridge(br) => cx.host.link_get(br)?,
+        };
+        let mac =
+            dev.mac.ok_or_else(|| Error::invalid("conflict probe", &dev.name, "the interface has no MAC address"))?;
+        let mut own: Vec<Mac> = self.announce.and_then(|a| a.mac).into_iter().collect();
+        if let Mode::Bridge(_) = self.mode {
+            own.extend([self.pod_mac, self.host_mac]);
+        }
+        let v4 = match (opts.ask_proxies, &self.ipv4) {
+            (true, Some(_)) => {
+                cx.host.addrs(Some(dev.index))?.into_iter().map(|a| a.prefix).filter(|p| p.is_ipv4()).collect()
+            }
+            _ => Vec::new(),
+        };
+        let ips: Vec<IpAddr> = self.addrs().map(|a| a.address.addr()).collect();
+        cx.step("conflict probe")?;
+        let p = Prober::with_link(cx.host_ns, dev.index, &dev.name, mac)?.own_macs(own).lan_addresses(v4);
+        p.require_clear(&ips, opts)
     }
 
     /// The host namespace's sysctls, in the order they must be written.

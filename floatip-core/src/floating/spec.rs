@@ -12,6 +12,7 @@ use crate::lock::fnv1a;
 use crate::name::{validate_netns_name, IfName};
 use crate::netns::Netns;
 use crate::prefix::IpPrefix;
+use crate::probe::ProbeOptions;
 use crate::wire::Mac;
 
 /// Which network namespace, by reference: resolved when a verb runs.
@@ -192,6 +193,12 @@ pub struct FloatingIp {
     /// Announce the floating IPs after attach (gratuitous ARP, unsolicited
     /// NA): on by default in routed mode; `None` turns it off.
     pub announce: Option<AnnounceOptions>,
+    /// Probe the LAN for the floating IPs before taking them (RFC 5227 ARP
+    /// probes, DAD Neighbor Solicitations), and fail with a
+    /// [`Conflict`](crate::ErrorKind::Conflict) when another MAC claims
+    /// one. `None` (the default): no probe. See
+    /// [`FloatingIpBuilder::conflict_probe`].
+    pub conflict_probe: Option<ProbeOptions>,
     /// Routed mode: egress by the LAN interface's own table (source policy
     /// routing), so that pod traffic the main table would send out of its
     /// default route (a management interface, say) leaves by the floating
@@ -257,6 +264,7 @@ pub struct FloatingIpBuilder {
     uplink_arp: UplinkArp,
     bridge: Option<String>,
     announce: Option<Option<AnnounceOptions>>,
+    conflict_probe: Option<ProbeOptions>,
     policy_routing: bool,
     anti_spoofing: bool,
     route_table: Option<u32>,
@@ -286,6 +294,7 @@ impl FloatingIp {
             uplink_arp: UplinkArp::default(),
             bridge: None,
             announce: None,
+            conflict_probe: None,
             policy_routing: true,
             anti_spoofing: true,
             route_table: None,
@@ -487,6 +496,39 @@ impl FloatingIpBuilder {
         self
     }
 
+    /// Probe the LAN for the floating IPs before taking them (off by
+    /// default): per round an RFC 5227 ARP probe (sender IP `0.0.0.0`) and
+    /// an ordinary request from the LAN interface's address (what a proxy
+    /// entry answers) for the IPv4 address, a DAD Neighbor Solicitation
+    /// (source `::`) for the IPv6 one. Another MAC's answer, or its own
+    /// probe for the address, fails the attach with
+    /// [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) naming the
+    /// address and that MAC, with the attach undone. It costs
+    /// [`ProbeOptions::window`] per attach (150 ms by default) when nobody
+    /// answers. The probe runs before anything of the attachment answers
+    /// for the address on the LAN: see `docs/announce.md`.
+    ///
+    /// ```no_run
+    /// use floatip::probe::ProbeOptions;
+    /// use floatip::{ErrorKind, FloatingIp};
+    /// # fn main() -> floatip::Result<()> {
+    /// let spec = FloatingIp::builder("default/web-0", "bond1")
+    ///     .pod_netns_path("/var/run/netns/cni-1234")
+    ///     .ipv4("10.0.0.100/23", "10.0.0.1")
+    ///     .conflict_probe(ProbeOptions::default()) // 2 rounds 50 ms apart, 150 ms in all
+    ///     .build()?;
+    /// match spec.attach() {
+    ///     // "conflict on floating ip 10.0.0.100: 02:00:00:00:0b:01 claims it on dev bond1 (ARP reply), ..."
+    ///     Err(e) if e.kind() == ErrorKind::Conflict => eprintln!("{e}"),
+    ///     r => drop(r?),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn conflict_probe(mut self, opts: ProbeOptions) -> Self {
+        self.conflict_probe = Some(opts);
+        self
+    }
+
     /// Validates everything and returns the spec. Nothing is changed.
     pub fn build(self) -> Result<FloatingIp> {
         mark::validate_word("pod key", &self.pod_key, usize::MAX)?;
@@ -574,6 +616,9 @@ impl FloatingIpBuilder {
                 return Err(Error::invalid("announce mac", a.mac.unwrap_or_default(), "not a unicast MAC address"));
             }
         }
+        if let Some(p) = &self.conflict_probe {
+            p.validate()?;
+        }
         if let Some(t) = self.route_table {
             if t == 0 || (253..=255).contains(&t) {
                 return Err(Error::invalid(
@@ -632,6 +677,7 @@ impl FloatingIpBuilder {
             uplink_arp: self.uplink_arp,
             mode,
             announce,
+            conflict_probe: self.conflict_probe,
         };
         let worst = spec.owner_mark(0).worst_len();
         if worst > 255 {
@@ -707,6 +753,10 @@ mod tests {
         assert!(FloatingIp::builder("", "up0").pod_netns_name("p").ipv4("10.0.0.100/23", "10.0.0.1").build().is_err());
         assert_eq!(b().vlan(100).build().unwrap().lan_ifname().as_str(), "up0.100");
         assert!(b().host_ifname("fip%d").build().is_err(), "a name template");
+        assert!(b().conflict_probe(ProbeOptions { count: 0, ..Default::default() }).build().is_err());
+        assert_eq!(b().build().unwrap().conflict_probe, None, "off by default");
+        let p = ProbeOptions { count: 3, ..Default::default() };
+        assert_eq!(b().conflict_probe(p).build().unwrap().conflict_probe, Some(p));
         assert!(b().attachment_id("a b").build().is_err());
         assert!(b().route_protocol(2).build().is_err());
         assert!(

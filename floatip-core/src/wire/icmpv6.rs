@@ -1,5 +1,6 @@
-//! ICMPv6 Neighbor Advertisements (RFC 4861 section 4.4) and the ICMPv6
-//! checksum (RFC 4443 section 2.3, RFC 8200 section 8.1).
+//! ICMPv6 Neighbor Advertisements (RFC 4861 section 4.4), Neighbor
+//! Solicitations (section 4.3) and the ICMPv6 checksum (RFC 4443 section
+//! 2.3, RFC 8200 section 8.1).
 //!
 //! ```text
 //!  0                   1                   2                   3
@@ -16,6 +17,13 @@
 //! valid checksum, code 0, length 24 or more, target not multicast,
 //! Solicited flag clear when sent to a multicast address, and no option of
 //! length zero.
+//!
+//! A Neighbor Solicitation has the same layout with the flags byte
+//! reserved and, as its option, the Source Link-Layer Address (type 1).
+//! [`NeighborSolicitRepr::parse`] applies the checks of section 7.1.1,
+//! including those of a Duplicate Address Detection probe (IPv6 source
+//! `::`): sent to a solicited-node multicast address, and without a source
+//! link-layer address.
 
 use std::fmt;
 use std::net::Ipv6Addr;
@@ -375,26 +383,263 @@ impl NeighborAdvertRepr {
 /// Walks the NDP options (type, length in 8-byte units, data) and returns
 /// the first Target Link-Layer Address; other option types are skipped as
 /// RFC 4861 section 4.6 asks.
-fn find_tlla(mut options: &[u8]) -> Result<Option<Mac>, WireError> {
+fn find_tlla(options: &[u8]) -> Result<Option<Mac>, WireError> {
+    find_ll_addr(options, OPT_TARGET_LL_ADDR, "tlla length")
+}
+
+/// The first link-layer address option of type `kind` (source or target)
+/// among the NDP options; `Unsupported(wrong_len)` when it is not 8 bytes
+/// (not Ethernet).
+fn find_ll_addr(mut options: &[u8], kind: u8, wrong_len: &'static str) -> Result<Option<Mac>, WireError> {
     let mut found = None;
     while !options.is_empty() {
-        let (kind, units) = match options {
-            [kind, units, ..] => (*kind, usize::from(*units)),
+        let (this, units) = match options {
+            [this, units, ..] => (*this, usize::from(*units)),
             _ => return Err(WireError::Malformed("ndp option length")),
         };
         let len = units * 8;
         if len == 0 || len > options.len() {
             return Err(WireError::Malformed("ndp option length"));
         }
-        if kind == OPT_TARGET_LL_ADDR && found.is_none() {
+        if this == kind && found.is_none() {
             if len != TLLA_OPTION_LEN {
-                return Err(WireError::Unsupported("tlla length"));
+                return Err(WireError::Unsupported(wrong_len));
             }
             found = Some(mac_at(options, 2));
         }
         options = &options[len..];
     }
     Ok(found)
+}
+
+/// Length of a Neighbor Solicitation without options.
+pub const NS_HEADER_LEN: usize = 24;
+/// Length of a Source Link-Layer Address option for Ethernet.
+pub const SLLA_OPTION_LEN: usize = 8;
+
+/// A read/write view of an ICMPv6 Neighbor Solicitation: the layout of a
+/// Neighbor Advertisement ([`NeighborAdvertPacket`]) with the flags byte
+/// reserved.
+///
+/// The buffer must be exactly the ICMPv6 message, since the checksum
+/// covers all of it. The getters do not check the type field. See the
+/// [module contract](super) for `new_checked`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighborSolicitPacket<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> NeighborSolicitPacket<T> {
+    /// Wraps a buffer without checking its length.
+    pub const fn new_unchecked(buffer: T) -> NeighborSolicitPacket<T> {
+        NeighborSolicitPacket { buffer }
+    }
+
+    /// Wraps a buffer and checks that it holds the 24-byte fixed part; no
+    /// accessor panics afterwards.
+    pub fn new_checked(buffer: T) -> Result<NeighborSolicitPacket<T>, WireError> {
+        let packet = NeighborSolicitPacket::new_unchecked(buffer);
+        packet.check_len()?;
+        Ok(packet)
+    }
+
+    /// `Err(Truncated)` if the buffer is shorter than 24 bytes.
+    pub fn check_len(&self) -> Result<(), WireError> {
+        if self.buffer.as_ref().len() < NS_HEADER_LEN {
+            Err(WireError::Truncated)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Gives back the wrapped buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// ICMPv6 type (135 for a Neighbor Solicitation).
+    pub fn msg_type(&self) -> u8 {
+        self.buffer.as_ref()[field::TYPE]
+    }
+
+    /// ICMPv6 code (0).
+    pub fn msg_code(&self) -> u8 {
+        self.buffer.as_ref()[field::CODE]
+    }
+
+    /// Checksum field as stored.
+    pub fn checksum(&self) -> u16 {
+        let b = &self.buffer.as_ref()[field::CHECKSUM];
+        u16::from_be_bytes([b[0], b[1]])
+    }
+
+    /// Target Address: the address being resolved (or, in a Duplicate
+    /// Address Detection probe, claimed).
+    pub fn target_addr(&self) -> Ipv6Addr {
+        let mut octets = [0u8; 16];
+        octets.copy_from_slice(&self.buffer.as_ref()[field::TARGET]);
+        Ipv6Addr::from(octets)
+    }
+
+    /// The options area: everything after the fixed 24 bytes.
+    pub fn options(&self) -> &[u8] {
+        &self.buffer.as_ref()[field::OPTIONS]
+    }
+
+    /// Whether the checksum is right for a packet from `src` to `dst`.
+    pub fn verify_checksum(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
+        icmpv6_checksum(src, dst, self.buffer.as_ref()) == 0
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> NeighborSolicitPacket<T> {
+    /// Sets the ICMPv6 type.
+    pub fn set_msg_type(&mut self, value: u8) {
+        self.buffer.as_mut()[field::TYPE] = value;
+    }
+
+    /// Sets the ICMPv6 code.
+    pub fn set_msg_code(&mut self, value: u8) {
+        self.buffer.as_mut()[field::CODE] = value;
+    }
+
+    /// Sets the checksum field.
+    pub fn set_checksum(&mut self, value: u16) {
+        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
+    }
+
+    /// Zeroes the 32 reserved bits.
+    pub fn clear_reserved(&mut self) {
+        self.buffer.as_mut()[field::FLAGS_RESERVED].fill(0);
+    }
+
+    /// Sets the Target Address.
+    pub fn set_target_addr(&mut self, addr: Ipv6Addr) {
+        self.buffer.as_mut()[field::TARGET].copy_from_slice(&addr.octets());
+    }
+
+    /// The options area, writable.
+    pub fn options_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer.as_mut()[field::OPTIONS]
+    }
+
+    /// Computes the checksum over the whole buffer for a packet from `src`
+    /// to `dst` and stores it.
+    pub fn fill_checksum(&mut self, src: &Ipv6Addr, dst: &Ipv6Addr) {
+        self.set_checksum(0);
+        let sum = icmpv6_checksum(src, dst, self.buffer.as_ref());
+        self.set_checksum(sum);
+    }
+}
+
+impl<T: AsRef<[u8]>> AsRef<[u8]> for NeighborSolicitPacket<T> {
+    fn as_ref(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+}
+
+/// A Neighbor Solicitation, with at most the Source Link-Layer Address
+/// option (other options, such as a DAD nonce, are skipped on parse and
+/// not emitted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NeighborSolicitRepr {
+    /// The address being resolved, or claimed by a DAD probe.
+    pub target_addr: Ipv6Addr,
+    /// The Source Link-Layer Address option, if present (never in a DAD
+    /// probe).
+    pub source_ll_addr: Option<Mac>,
+}
+
+impl NeighborSolicitRepr {
+    /// Reads and validates a Neighbor Solicitation that arrived in the IPv6
+    /// packet whose header is `ip`.
+    ///
+    /// Errors, in the order checked:
+    /// * `Truncated`: under 24 bytes;
+    /// * `Unsupported("ipv6 next header")` / `Unsupported("icmpv6 type")`:
+    ///   not ICMPv6, or not type 135;
+    /// * `Malformed("ndp hop limit")`: hop limit other than 255;
+    /// * `Malformed("icmpv6 checksum")`;
+    /// * `Malformed("icmpv6 code")`: code other than 0;
+    /// * `Malformed("ns target multicast")`;
+    /// * `Malformed("ndp option length")`: an option of length 0 or one
+    ///   running past the end;
+    /// * `Unsupported("slla length")`: a Source Link-Layer Address option
+    ///   that is not 8 bytes (not Ethernet);
+    /// * for a DAD probe (source `::`): `Malformed("dad ns not to
+    ///   solicited-node")` when the destination is not a solicited-node
+    ///   multicast address, `Malformed("dad ns with slla")` when it
+    ///   carries a source link-layer address.
+    pub fn parse<T: AsRef<[u8]>>(
+        ip: &Ipv6Repr,
+        packet: &NeighborSolicitPacket<T>,
+    ) -> Result<NeighborSolicitRepr, WireError> {
+        packet.check_len()?;
+        if ip.next_header != NEXT_HEADER_ICMPV6 {
+            return Err(WireError::Unsupported("ipv6 next header"));
+        }
+        if packet.msg_type() != TYPE_NEIGHBOR_SOLICIT {
+            return Err(WireError::Unsupported("icmpv6 type"));
+        }
+        if ip.hop_limit != NDP_HOP_LIMIT {
+            return Err(WireError::Malformed("ndp hop limit"));
+        }
+        if !packet.verify_checksum(&ip.src_addr, &ip.dst_addr) {
+            return Err(WireError::Malformed("icmpv6 checksum"));
+        }
+        if packet.msg_code() != 0 {
+            return Err(WireError::Malformed("icmpv6 code"));
+        }
+        let target_addr = packet.target_addr();
+        if target_addr.is_multicast() {
+            return Err(WireError::Malformed("ns target multicast"));
+        }
+        let source_ll_addr = find_ll_addr(packet.options(), OPT_SOURCE_LL_ADDR, "slla length")?;
+        if ip.src_addr.is_unspecified() {
+            if !is_solicited_node(&ip.dst_addr) {
+                return Err(WireError::Malformed("dad ns not to solicited-node"));
+            }
+            if source_ll_addr.is_some() {
+                return Err(WireError::Malformed("dad ns with slla"));
+            }
+        }
+        Ok(NeighborSolicitRepr { target_addr, source_ll_addr })
+    }
+
+    /// Bytes written by [`NeighborSolicitRepr::emit`]: 24, plus 8 with the
+    /// Source Link-Layer Address option.
+    pub const fn buffer_len(&self) -> usize {
+        match self.source_ll_addr {
+            Some(_) => NS_HEADER_LEN + SLLA_OPTION_LEN,
+            None => NS_HEADER_LEN,
+        }
+    }
+
+    /// Writes the message into the first `buffer_len()` bytes of the
+    /// packet, with the checksum for a packet from `ip.src_addr` to
+    /// `ip.dst_addr` (only the addresses of `ip` are used).
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, ip: &Ipv6Repr, packet: &mut NeighborSolicitPacket<T>) {
+        let len = self.buffer_len();
+        let mut exact = NeighborSolicitPacket::new_unchecked(&mut packet.buffer.as_mut()[..len]);
+        exact.set_msg_type(TYPE_NEIGHBOR_SOLICIT);
+        exact.set_msg_code(0);
+        exact.clear_reserved();
+        exact.set_target_addr(self.target_addr);
+        if let Some(mac) = self.source_ll_addr {
+            let opt = exact.options_mut();
+            opt[0] = OPT_SOURCE_LL_ADDR;
+            opt[1] = 1; // length in units of 8 bytes
+            opt[2..8].copy_from_slice(&mac.0);
+        }
+        exact.fill_checksum(&ip.src_addr, &ip.dst_addr);
+    }
+}
+
+/// Whether `addr` is a solicited-node multicast address, `ff02::1:ffXX:XXXX`
+/// (RFC 4291 section 2.7.1).
+fn is_solicited_node(addr: &Ipv6Addr) -> bool {
+    let o = addr.octets();
+    o[..13] == [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff][..]
 }
 
 #[cfg(test)]
@@ -593,6 +838,99 @@ mod tests {
             let p = NeighborAdvertPacket::new_unchecked(&icmp[..len]);
             assert_eq!(p.check_len(), Err(WireError::Truncated));
             assert_eq!(NeighborAdvertRepr::parse(&ip, &p), Err(WireError::Truncated));
+        }
+    }
+
+    /// `golden::KERNEL_DAD_NS` without its Ethernet header: the kernel's
+    /// DAD probe for 2001:db8::100 (no options).
+    const KERNEL_DAD_NS: &[u8] = golden::KERNEL_DAD_NS.split_at(14).1;
+
+    fn ns_modified(f: impl FnOnce(&mut Ipv6Repr, &mut Vec<u8>)) -> Result<NeighborSolicitRepr, WireError> {
+        let (mut ip, icmp) = split(KERNEL_DAD_NS);
+        let mut icmp = icmp.to_vec();
+        f(&mut ip, &mut icmp);
+        NeighborSolicitRepr::parse(&ip, &NeighborSolicitPacket::new_checked(&icmp[..])?)
+    }
+
+    fn ns_refill(ip: &Ipv6Repr, icmp: &mut [u8]) {
+        NeighborSolicitPacket::new_unchecked(icmp).fill_checksum(&ip.src_addr, &ip.dst_addr);
+    }
+
+    #[test]
+    fn golden_kernel_dad_ns() {
+        let (ip, icmp) = split(KERNEL_DAD_NS);
+        assert!(ip.src_addr.is_unspecified());
+        let packet = NeighborSolicitPacket::new_checked(icmp).unwrap();
+        assert_eq!((packet.msg_type(), packet.msg_code(), packet.checksum()), (135, 0, 0x4aef));
+        let expected = NeighborSolicitRepr { target_addr: "2001:db8::100".parse().unwrap(), source_ll_addr: None };
+        assert_eq!(NeighborSolicitRepr::parse(&ip, &packet), Ok(expected));
+        assert_eq!(expected.buffer_len(), icmp.len());
+        let mut out = [0xeeu8; 24];
+        expected.emit(&ip, &mut NeighborSolicitPacket::new_unchecked(&mut out[..]));
+        assert_eq!(&out[..], icmp);
+        assert_eq!(packet.into_inner().len(), 24);
+    }
+
+    #[test]
+    fn ns_with_source_link_layer_address_round_trips() {
+        // An ordinary NS (not DAD): from a unicast source, with SLLA.
+        let (mut ip, _) = split(KERNEL_DAD_NS);
+        ip.src_addr = "2001:db8::7".parse().unwrap();
+        ip.payload_len = 32;
+        let repr = NeighborSolicitRepr {
+            target_addr: "2001:db8::100".parse().unwrap(),
+            source_ll_addr: Some(Mac([2, 0, 0, 0, 7, 1])),
+        };
+        assert_eq!(repr.buffer_len(), 32);
+        let mut out = [0u8; 32];
+        repr.emit(&ip, &mut NeighborSolicitPacket::new_unchecked(&mut out[..]));
+        assert_eq!(out[24..], [1, 1, 2, 0, 0, 0, 7, 1]);
+        let packet = NeighborSolicitPacket::new_checked(&out[..]).unwrap();
+        assert_eq!(NeighborSolicitRepr::parse(&ip, &packet), Ok(repr));
+        // Unknown options (a DAD nonce, type 14) are skipped.
+        let mut nonce = KERNEL_DAD_NS[40..].to_vec();
+        nonce.extend_from_slice(&[14, 1, 1, 2, 3, 4, 5, 6]);
+        let (ip, _) = split(KERNEL_DAD_NS);
+        ns_refill(&ip, &mut nonce);
+        let parsed = NeighborSolicitRepr::parse(&ip, &NeighborSolicitPacket::new_checked(&nonce[..]).unwrap());
+        assert_eq!(parsed.map(|r| r.source_ll_addr), Ok(None));
+    }
+
+    #[test]
+    fn ns_validation_errors() {
+        assert_eq!(ns_modified(|_, b| b[2] ^= 1), Err(WireError::Malformed("icmpv6 checksum")));
+        assert_eq!(ns_modified(|ip, _| ip.hop_limit = 1), Err(WireError::Malformed("ndp hop limit")));
+        assert_eq!(ns_modified(|ip, _| ip.next_header = 6), Err(WireError::Unsupported("ipv6 next header")));
+        let refilled = |f: fn(&mut Vec<u8>)| {
+            ns_modified(|ip, b| {
+                f(b);
+                ns_refill(ip, b)
+            })
+        };
+        assert_eq!(refilled(|b| b[0] = TYPE_NEIGHBOR_ADVERT), Err(WireError::Unsupported("icmpv6 type")));
+        assert_eq!(refilled(|b| b[1] = 3), Err(WireError::Malformed("icmpv6 code")));
+        assert_eq!(refilled(|b| b[8] = 0xff), Err(WireError::Malformed("ns target multicast")));
+        assert_eq!(refilled(|b| b.extend_from_slice(&[1, 0])), Err(WireError::Malformed("ndp option length")));
+        assert_eq!(
+            refilled(|b| b.extend_from_slice(&[1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
+            Err(WireError::Unsupported("slla length"))
+        );
+        // DAD rules: no SLLA, and to the solicited-node group.
+        assert_eq!(
+            refilled(|b| b.extend_from_slice(&[1, 1, 2, 0, 0, 0, 0, 1])),
+            Err(WireError::Malformed("dad ns with slla"))
+        );
+        assert_eq!(
+            ns_modified(|ip, b| {
+                ip.dst_addr = "ff02::1".parse().unwrap();
+                ns_refill(ip, b)
+            }),
+            Err(WireError::Malformed("dad ns not to solicited-node"))
+        );
+        for len in 0..NS_HEADER_LEN {
+            let (ip, icmp) = split(KERNEL_DAD_NS);
+            let p = NeighborSolicitPacket::new_unchecked(&icmp[..len]);
+            assert_eq!(NeighborSolicitRepr::parse(&ip, &p), Err(WireError::Truncated));
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::WireError;
+use super::{Mac, WireError};
 
 /// Length of the IPv6 fixed header.
 pub const HEADER_LEN: usize = 40;
@@ -221,6 +221,21 @@ impl Ipv6Repr {
     }
 }
 
+/// The solicited-node multicast group of `addr`, `ff02::1:ffXX:XXXX` with
+/// the address's low 24 bits (RFC 4291 section 2.7.1): where a Neighbor
+/// Solicitation for `addr` is sent, and what a node holding `addr` joins.
+pub fn solicited_node(addr: Ipv6Addr) -> Ipv6Addr {
+    let o = addr.octets();
+    Ipv6Addr::from([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, o[13], o[14], o[15]])
+}
+
+/// The Ethernet address of an IPv6 multicast group: `33:33` and the
+/// group's low 32 bits (RFC 2464 section 7).
+pub fn multicast_mac(group: Ipv6Addr) -> Mac {
+    let o = group.octets();
+    Mac([0x33, 0x33, o[12], o[13], o[14], o[15]])
+}
+
 fn addr_at(buf: &[u8], at: usize) -> Ipv6Addr {
     let mut octets = [0u8; 16];
     octets.copy_from_slice(&buf[at..at + 16]);
@@ -302,5 +317,15 @@ mod tests {
         p.set_payload_len(u16::MAX);
         assert_eq!(p.payload().len(), 76 - HEADER_LEN);
         assert_eq!(p.payload_mut().len(), 76 - HEADER_LEN);
+    }
+
+    #[test]
+    fn solicited_node_groups() {
+        let a: Ipv6Addr = "2001:db8::100".parse().unwrap();
+        assert_eq!(solicited_node(a), "ff02::1:ff00:100".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(multicast_mac(solicited_node(a)), Mac([0x33, 0x33, 0xff, 0x00, 0x01, 0x00]));
+        let b: Ipv6Addr = "fe80::30da:8cff:fec7:eefe".parse().unwrap();
+        assert_eq!(solicited_node(b), "ff02::1:ffc7:eefe".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(multicast_mac("ff02::1".parse().unwrap()), Mac([0x33, 0x33, 0, 0, 0, 1]));
     }
 }

@@ -1,12 +1,14 @@
 //! Sans-IO frame types for gratuitous ARP and unsolicited IPv6 Neighbor
-//! Advertisements.
+//! Advertisements, and for the conflict probes sent before them (RFC 5227
+//! ARP probes, DAD Neighbor Solicitations).
 //!
 //! Nothing in this module does I/O or allocates: every type either reads a
 //! byte buffer that the caller owns or writes into one. The sender (an
 //! `AF_PACKET` socket elsewhere in the crate) calls the builders in
 //! [`garp`], which write a complete Ethernet frame into a `&mut [u8]` and
 //! return its length; tests and captures go the other way with
-//! [`garp::classify`].
+//! [`garp::classify`]. The prober uses [`probe`]'s builders and reads
+//! what comes back with [`probe::find_conflict`].
 //!
 //! # The packet/representation contract
 //!
@@ -48,6 +50,7 @@ pub mod garp;
 mod golden;
 pub mod icmpv6;
 pub mod ipv6;
+pub mod probe;
 
 use std::fmt;
 use std::str::FromStr;
@@ -58,8 +61,9 @@ pub use garp::{
     build_garp, build_garp_reply, build_garp_request, build_unsolicited_na, classify, Announcement, ArpForm, ArpFrame,
     GarpOptions, NaFrame, NaOptions,
 };
-pub use icmpv6::{NaFlags, NeighborAdvertPacket, NeighborAdvertRepr};
+pub use icmpv6::{NaFlags, NeighborAdvertPacket, NeighborAdvertRepr, NeighborSolicitPacket, NeighborSolicitRepr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
+pub use probe::{build_arp_probe, build_arp_request, build_dad_ns, find_conflict, Claim, Conflict};
 
 /// An IEEE 802 MAC address (EUI-48).
 ///

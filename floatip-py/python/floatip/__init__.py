@@ -18,6 +18,8 @@ This package binds the Rust library of the same name:
   addresses, routes, neighbour and proxy entries;
 * :class:`Announcer` -- gratuitous ARP / unsolicited NA from raw frames,
   blocking or in the background (:class:`BackgroundAnnounce`);
+* :class:`ProbeOptions` -- the optional conflict probe before attach
+  announces (``FloatingIp(..., conflict_probe=...)``);
 * frozen result values (:class:`Link`, :class:`Address`, :class:`Route`,
   :class:`Neighbour`, :class:`Attached`, :class:`Drift`, :class:`Attachment`);
 * exceptions deriving from :class:`FloatipError` (an ``OSError``).
@@ -64,6 +66,7 @@ from floatip._floatip import (
     NotFoundError,
     NotSupportedError,
     PermissionDeniedError,
+    ProbeOptions,
     ReannounceReport,
     Reannouncer,
     Route,
@@ -108,6 +111,7 @@ __all__ = [
     "PROTO_BOOT",
     "PROTO_STATIC",
     "PermissionDeniedError",
+    "ProbeOptions",
     "RTN_UNICAST",
     "Route",
     "SCOPE_LINK",

@@ -61,6 +61,7 @@ __all__ = [
     "AnnounceReport",
     "Announcer",
     "BackgroundAnnounce",
+    "ProbeOptions",
     "_exception_for",
     "TABLE_MAIN",
     "PROTO_BOOT",
@@ -440,6 +441,7 @@ class FloatingIp:
         uplink_arp: Literal["proxy_entry", "proxy_arp"] = "proxy_entry",
         bridge: str | None = None,
         announce: AnnounceOptions | bool | None = None,
+        conflict_probe: ProbeOptions | bool | None = None,
         policy_routing: bool = True,
         anti_spoofing: bool = True,
         route_table: int | None = None,
@@ -501,6 +503,8 @@ class FloatingIp:
     def uplink_arp(self) -> Literal["proxy_entry", "proxy_arp"]: ...
     @property
     def announce(self) -> AnnounceOptions | None: ...
+    @property
+    def conflict_probe(self) -> ProbeOptions | None: ...
     @property
     def bridge(self) -> str | None: ...
     def __eq__(self, value: object, /) -> bool: ...
@@ -611,6 +615,31 @@ class AnnounceOptions:
     def na_source(self) -> IPv6Address | None: ...
     @property
     def mac(self) -> str | None: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class ProbeOptions:
+    """How attach probes the LAN for a conflict: rounds, interval, wait."""
+
+    def __new__(
+        cls,
+        *,
+        count: int = 2,
+        interval: float = 0.05,
+        wait: float = 0.1,
+        ask_proxies: bool = True,
+    ) -> ProbeOptions: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def interval(self) -> float: ...
+    @property
+    def wait(self) -> float: ...
+    @property
+    def ask_proxies(self) -> bool: ...
+    @property
+    def window(self) -> float: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
