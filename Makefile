@@ -43,11 +43,16 @@ bench: deps
 
 # floatip against the original recipe, ip -batch, pyroute2, the Python binding
 # and a bare-socket floor, N pods each (docs/performance.md); then floatip-cni
-# against the reference ptp plugin, a process per pod (docs/cni.md).
+# against the reference ptp plugin, a process per pod (docs/cni.md); then pod
+# churn, W = 2 and 4 workers, ptp, floatip-cni, floatip and floatip from
+# Python side by side, and a kept Host's detach latency (docs/performance.md,
+# "Churn"; CHURN="--pods-per-worker 60" passes options).
+CHURN ?=
 compare: deps
 	tests/scripts/sweep-netns.sh
 	benches/compare.sh $(N)
 	benches/cni-compare.sh $(N)
+	benches/churn.sh --detach-pods $(N) $(CHURN)
 	tests/scripts/check-no-leftovers.sh
 
 fmt:

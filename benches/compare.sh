@@ -9,7 +9,9 @@
 #   N           pods per method (default 200); same as --pods N
 #   --smoke     N=5, one repetition, small scale/announce phases, no plot:
 #               a quick check (well under a minute) that every method still
-#               runs and builds the same kernel state; exits non-zero if not
+#               runs and builds the same kernel state; exits non-zero if not.
+#               Then `benches/churn.sh --smoke` (a few seconds), the churn
+#               comparison's tiny run
 #   --docs      also copy the plot to docs/compare.png
 #   other options go to the harness (benches/compare/main.rs): --reps R,
 #   --teardown-reps T, --paired-reps P, --scale S, --announce-ips A,
@@ -69,11 +71,16 @@ fi
 "$cargo" build --quiet --release -p floatip-benches --bin compare
 
 floatip_python=$root/.venv/bin/python
-"$root/target/release/compare" --out "$out" \
+"${CARGO_TARGET_DIR:-$root/target}/release/compare" --out "$out" \
   --pyroute2-python "$venv/bin/python" \
   --floatip-python "$floatip_python" \
   --worker "$root/benches/compare/worker.py" \
   "${args[@]}"
+
+if [ "$smoke" = 1 ]; then
+  # The churn comparison's code path too, tiny (benches/churn.sh).
+  "$root/benches/churn.sh" --smoke
+fi
 
 if [ "$smoke" = 0 ]; then
   "$venv/bin/python" "$root/benches/compare/plot.py" "$out/results.json" "$out/compare.png"

@@ -314,7 +314,7 @@ impl Drop for NsThread {
 }
 
 /// Busy and total jiffies of all CPUs, from `/proc/stat`.
-fn cpu_jiffies() -> (u64, u64) {
+pub fn cpu_jiffies() -> (u64, u64) {
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let line = s.lines().next().unwrap_or("");
     let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();

@@ -30,10 +30,14 @@
 //! `/run/netns` (see `lab::private_run_netns`; `--shared-run-netns` uses the
 //! machine's `/run/netns` instead).
 //!
+//! `compare churn ...` runs the churn comparison instead (`churn.rs`,
+//! `compare churn --help`).
+//!
 //! Exit status: 0 when every method ran and all states matched, 1 when a
 //! method failed or the states differ, and with `--strict` also when a
 //! performance target was missed.
 
+mod churn;
 mod floor;
 mod lab;
 mod methods;
@@ -1074,6 +1078,10 @@ fn main() -> ExitCode {
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("compare: needs root (it creates network namespaces)");
         return ExitCode::FAILURE;
+    }
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("churn") {
+        return churn::main(&argv[1..]);
     }
     let a = match parse_args() {
         Ok(a) => a,

@@ -431,6 +431,11 @@ impl PyWorker {
         Ok(w)
     }
 
+    /// The worker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn read(&mut self) -> Result<Value, String> {
         let mut line = String::new();
         let n = self.stdout.read_line(&mut line).map_err(|e| format!("{}: read: {e}", self.name))?;

@@ -5,7 +5,9 @@
 
 Reads one JSON request per line on stdin ({"op": "setup"|"teardown"|"quit",
 "k", "netns", "host_if", "ip", "prefixlen"}, or {"op": "forget"}: the
-harness removed every pod), does it, and answers one JSON line: {"ok":
+harness removed every pod, or {"op": "churn", "workers": [[{"netns",
+"host_if", "ip"}, ...], ...], "prefixlen"}: floatip mode only, see
+``FloatipPods.churn``), does it, and answers one JSON line: {"ok":
 true, "ns": <nanoseconds the library calls took>} or {"ok": false,
 "error": "..."}. The first line it writes is a hello once
 imports are done and sockets are open, so neither is timed.
@@ -190,6 +192,69 @@ class FloatipPods:
     def forget(self) -> None:
         self.specs.clear()
 
+    def churn(self, req: dict[str, Any]) -> dict[str, Any]:
+        """The churn of ``compare churn``: one thread per list in
+        ``req["workers"]``, all on this worker's one ``Host``, each looping
+        over its pods: create the pod namespace, attach, detach, delete the
+        namespace. Timed from the threads' common start until every thread
+        is done and ``host.flush()`` has returned (the reaper deleted every
+        tombstone); per pod the attach (spec included) and the detach."""
+        import threading
+
+        plan: list[list[dict[str, str]]] = req["workers"]
+        prefixlen = int(req["prefixlen"])
+        clock = time.perf_counter_ns
+        netns, fip_class, host = self.floatip.Netns, self.floatip.FloatingIp, self.host
+        barrier = threading.Barrier(len(plan) + 1)
+        results: list[dict[str, Any]] = [{} for _ in plan]
+
+        def work(w: int) -> None:
+            times: list[tuple[int, int]] = []
+            barrier.wait()
+            try:
+                for p in plan[w]:
+                    netns.create(p["netns"]).close()
+                    t0 = clock()
+                    fip = fip_class(
+                        "churn/" + p["host_if"],
+                        self.uplink,
+                        pod_netns_name=p["netns"],
+                        ipv4=(f"{p['ip']}/{prefixlen}", self.gateway),
+                        host_ifname=p["host_if"],
+                        announce=False,
+                    )
+                    host.attach(fip)
+                    t1 = clock()
+                    host.detach(fip)
+                    t2 = clock()
+                    netns.delete(p["netns"])
+                    times.append((t1 - t0, t2 - t1))
+                results[w] = {"times": times}
+            except Exception as e:  # reported with the others
+                results[w] = {"error": f"{p['netns']}: {type(e).__name__}: {e}"}
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(len(plan))]
+        for t in threads:
+            t.start()
+        barrier.wait()
+        start = clock()
+        for t in threads:
+            t.join()
+        done = clock()
+        host.flush()
+        end = clock()
+        errors = [r["error"] for r in results if "error" in r]
+        if errors:
+            raise RuntimeError("; ".join(errors))
+        times = [t for r in results for t in r["times"]]
+        return {
+            "wall_ns": end - start,
+            "done_ns": done - start,
+            "flush_ns": end - done,
+            "attach_ns": [a for a, _ in times],
+            "detach_ns": [d for _, d in times],
+        }
+
 
 def reply(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
@@ -225,6 +290,14 @@ def main() -> int:
         if op == "forget":
             pods.forget()
             reply({"ok": True})
+            continue
+        if op == "churn":
+            try:
+                if not isinstance(pods, FloatipPods):
+                    raise RuntimeError("churn is the floatip mode's")
+                reply({"ok": True, **pods.churn(req)})
+            except Exception as e:
+                reply({"ok": False, "error": f"churn: {type(e).__name__}: {e}"})
             continue
         args = (req["netns"], req["host_if"], req["ip"], int(req["prefixlen"]))
         try:
