@@ -131,13 +131,7 @@ fn exec(host: &TestNs, exe: &Path, env: &[(&str, String)], stdin: &[u8]) -> Run 
         ),
         None => String::from_utf8_lossy(&out.stderr).into_owned(),
     };
-    Run {
-        status: out.status.code().unwrap_or(-1),
-        out: out_json,
-        stdout,
-        stderr,
-        ms,
-    }
+    Run { status: out.status.code().unwrap_or(-1), out: out_json, stdout, stderr, ms }
 }
 
 /// One container's attachment, as a runtime names it.

@@ -18,11 +18,15 @@ use crate::error::{Error, Result};
 use crate::floating::mark::TOMBSTONE_GROUP;
 use crate::netlink::Handle;
 
-/// How long the reaper lets tombstones gather after the first one.
-pub const REAP_DELAY: Duration = Duration::from_millis(50);
+/// How long the reaper lets tombstones gather after the first one. Long
+/// enough that under churn a batch (which holds RTNL while the kernel
+/// unregisters its veths, stalling any request that arrives meanwhile)
+/// comes seldom: at 1 s, one request a second waits, not one per batch of
+/// a few; a tombstone carries nothing, so its wait costs nothing else.
+pub const REAP_DELAY: Duration = Duration::from_secs(1);
 
 /// How many tombstones make the reaper go at once.
-pub const REAP_BATCH: usize = 64;
+pub const REAP_BATCH: usize = 256;
 
 /// The reaper thread and what it shares with the `Host`.
 pub(crate) struct Reaper {

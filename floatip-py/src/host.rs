@@ -45,7 +45,7 @@ impl PyHost {
     /// Opens the host namespace (default: the calling thread's) and a
     /// netlink socket in it. ``route_protocol`` (5-255) is what ``list``
     /// and ``gc`` read as floatip's mark. ``reap_delay`` (seconds, default
-    /// 0.05) and ``reap_batch`` (default 64) set the reaper's pace: a pass
+    /// 1.0) and ``reap_batch`` (default 256) set the reaper's pace: a pass
     /// deletes the tombstones ``detach`` leaves that long after the first,
     /// or at once when that many wait.
     #[new]
