@@ -289,7 +289,7 @@ impl FloatingIp {
             for p in chunk.iter().map(|s| s.route_protocol).collect::<BTreeSet<u8>>() {
                 removed.extend(rules.release(site.host, p)?);
             }
-            // The chunk's stale conntrack entries, with one dump per family.
+            // The chunk's stale conntrack entries, with one dump for all.
             let mut ips = Vec::new();
             for ((fate, _), s) in fates.iter().zip(chunk.iter()) {
                 ips.extend(s.conntrack_ips(site.host, fate)?);
