@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use crate::conntrack;
 use crate::error::{Error, Result};
 use crate::floating::mark::DEFAULT_PROTOCOL;
 use crate::floating::{Attached, Attachment, Drift, FloatingIp, NetnsRef, Site, Teardown};
@@ -72,6 +73,9 @@ pub struct Host {
     /// Deletes the tombstones of [`Host::detach`] in batches; `None` for
     /// the `Host` of a one-off verb, which detaches synchronously.
     reaper: Option<Reaper>,
+    /// The host namespace's conntrack handle, opened by the first verb
+    /// that flushes entries.
+    conntrack: conntrack::Lazy,
 }
 
 /// One verb's view of where the calling thread is.
@@ -106,6 +110,7 @@ impl Call<'_> {
             host_ino: self.host.ino,
             host: &self.host.handle,
             in_host: self.in_host,
+            conntrack: &self.host.conntrack,
         }
     }
 }
@@ -125,7 +130,7 @@ impl Host {
         } else {
             Handle::in_netns_from(&host.ns, Some(&host.home))?
         };
-        host.reaper = Some(Reaper::start(own)?);
+        host.reaper = Some(Reaper::start(own, host.ns.try_clone()?)?);
         Ok(host)
     }
 
@@ -142,7 +147,17 @@ impl Host {
         let ino = ns.inode()?;
         let handle =
             if ino == home_ino { Handle::open_here(ns.describe())? } else { Handle::in_netns_from(&ns, Some(&home))? };
-        Ok(Host { netns_ref: netns, ns, ino, handle, home, home_ino, route_protocol: DEFAULT_PROTOCOL, reaper: None })
+        Ok(Host {
+            netns_ref: netns,
+            ns,
+            ino,
+            handle,
+            home,
+            home_ino,
+            route_protocol: DEFAULT_PROTOCOL,
+            reaper: None,
+            conntrack: conntrack::Lazy::default(),
+        })
     }
 
     /// The route protocol [`Host::list`] and [`Host::gc`] take as
@@ -206,6 +221,12 @@ impl Host {
     /// Why: deleting a veth waits inside the kernel for RCU grace periods
     /// (15-25 ms here) per request, whatever the number of veths.
     ///
+    /// The conntrack entries of the spec's IPs (with
+    /// [`conntrack_flush`](FloatingIp::conntrack_flush), routed mode) are
+    /// left to the same pass, which deletes those of every IP retired since
+    /// the last one with one dump of the table (a dump walks the kernel's
+    /// whole conntrack hash: see `docs/announce.md`, "Conntrack").
+    ///
     /// An attach that finds a tombstone holding its names deletes it first
     /// (a re-attach right after a detach works, and waits for that one
     /// delete). A tombstone's pod end stays in the pod namespace until the
@@ -222,9 +243,12 @@ impl Host {
     /// ```
     pub fn detach(&self, spec: &FloatingIp) -> Result<Vec<String>> {
         let how = if self.reaper.is_some() { Teardown::Tombstone } else { Teardown::Now };
-        let d = spec.detach_at(&self.call(&[spec])?.site(), how)?;
-        if let (true, Some(r)) = (d.tombstoned, &self.reaper) {
-            r.tombstoned();
+        let d = spec.detach_at(&self.call(&[spec])?.site(), how, self.reaper.is_some())?;
+        if let Some(r) = &self.reaper {
+            if d.tombstoned {
+                r.tombstoned();
+            }
+            r.retired_ips(d.conntrack_later);
         }
         Ok(d.removed)
     }
@@ -232,13 +256,13 @@ impl Host {
     /// [`Host::detach`] that deletes the host veth before it returns (as
     /// [`FloatingIp::detach`] does), a tombstone of the spec's veth too.
     pub fn detach_sync(&self, spec: &FloatingIp) -> Result<Vec<String>> {
-        Ok(spec.detach_at(&self.call(&[spec])?.site(), Teardown::Now)?.removed)
+        Ok(spec.detach_at(&self.call(&[spec])?.site(), Teardown::Now, false)?.removed)
     }
 
     /// The CNI plugin's detach: a tombstone, left for a later batch.
     #[cfg(feature = "cni")]
     pub(crate) fn detach_tombstone(&self, spec: &FloatingIp) -> Result<Vec<String>> {
-        Ok(spec.detach_at(&self.call(&[spec])?.site(), Teardown::Tombstone)?.removed)
+        Ok(spec.detach_at(&self.call(&[spec])?.site(), Teardown::Tombstone, false)?.removed)
     }
 
     /// The CNI plugin's exit: every tombstone of the host is deleted, in
@@ -259,8 +283,9 @@ impl Host {
 
     /// Waits until the reaper has deleted every tombstone that
     /// [`Host::detach`] made before this call (and any other in the host
-    /// namespace at that moment); then the kernel's state is what
-    /// synchronous detaches leave. Returns the first failure of a reaper
+    /// namespace at that moment), and the conntrack entries of the IPs
+    /// those detaches retired; then the kernel's state is what synchronous
+    /// detaches leave. Returns the first failure of a reaper
     /// pass since the last `flush`. Immediate when nothing is pending.
     pub fn flush(&self) -> Result<()> {
         match &self.reaper {
@@ -428,6 +453,7 @@ impl Host {
             home_ino,
             route_protocol: self.route_protocol,
             reaper: None,
+            conntrack: conntrack::Lazy::default(),
         })
     }
 
@@ -517,7 +543,10 @@ impl FloatingIp {
     /// is a veth when this spec's pod namespace is gone. Shared settings
     /// (`ip_forward`, IPv6 `forwarding`, the uplink's `proxy_delay` /
     /// `proxy_ndp`, blanket `proxy_arp`) stay. Stops the attachment's
-    /// background announcement. Succeeds when parts are already gone: a
+    /// background announcement. With
+    /// [`conntrack_flush`](FloatingIp::conntrack_flush) (routed mode's
+    /// default), deletes the host's conntrack entries of the IPs, unless
+    /// the veth there is another sandbox's. Succeeds when parts are already gone: a
     /// half-attached pod, a deleted pod netns. Returns what it removed.
     ///
     /// Synchronous: the veth is deleted before it returns (15-25 ms of RCU
@@ -526,7 +555,7 @@ impl FloatingIp {
     /// the delete to a batch.
     pub fn detach(&self) -> Result<Vec<String>> {
         let host = Host::open_bare(self.host_netns.clone())?;
-        Ok(self.detach_at(&host.fresh_call().site(), Teardown::Now)?.removed)
+        Ok(self.detach_at(&host.fresh_call().site(), Teardown::Now, false)?.removed)
     }
 
     /// Detaches many pods at once, as a node drain does, letting the kernel

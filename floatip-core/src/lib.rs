@@ -13,7 +13,8 @@
 //! 1. [`wire`]: sans-IO ARP / Ethernet / ICMPv6 frames.
 //! 2. [`netlink`]: one rtnetlink socket per namespace ([`Handle`]).
 //! 3. objects: [`link`], [`address`], [`route`], [`rule`], [`neighbour`], [`sysctl`],
-//!    [`netns`], each method named after the `ip` command it equals.
+//!    [`netns`], each method named after the `ip` command it equals; and
+//!    [`conntrack`], the connection tracking table through ctnetlink.
 //!
 //! ```no_run
 //! use floatip::{AddrOptions, Handle, IfName, Netns, Route, VethSpec};
@@ -36,6 +37,7 @@ pub mod address;
 pub mod announce;
 #[cfg(feature = "cni")]
 pub mod cni;
+pub mod conntrack;
 pub mod error;
 pub mod floating;
 pub mod host;
@@ -56,6 +58,7 @@ pub mod watch;
 pub mod wire;
 
 pub use address::{AddrOptions, Address};
+pub use conntrack::Conntrack;
 pub use error::{Error, ErrorKind, Result};
 pub use floating::{default_table, FloatingIp, DEFAULT_RULE_PRIORITY, DEFAULT_TABLE_BASE};
 pub use host::Host;

@@ -8,15 +8,17 @@
 //!
 //! Messages are built and parsed by `netlink-packet-route`; the only bytes
 //! parsed here by hand are the extended-ack TLVs, which
-//! `netlink-packet-core` leaves raw (see `ext_ack_message`).
+//! `netlink-packet-core` leaves raw (see `ext_ack_message`). The transport
+//! itself (`Conn`) is the same for any netlink protocol: the conntrack
+//! handle ([`crate::conntrack`]) runs `NETLINK_NETFILTER` over it.
 
 use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use netlink_packet_core::{
-    NetlinkBuffer, NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLMSG_DONE, NLMSG_ERROR,
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTIPART, NLM_F_REQUEST,
+    NetlinkBuffer, NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable,
+    NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTIPART, NLM_F_REQUEST,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -65,8 +67,11 @@ pub struct Handle {
     netns: String,
 }
 
+/// One netlink socket and its request state: what [`Handle`] (rtnetlink)
+/// and [`Conntrack`](crate::conntrack::Conntrack) (ctnetlink) each hold
+/// under a lock.
 #[derive(Debug)]
-struct Conn {
+pub(crate) struct Conn {
     sock: Socket,
     port: u32,
     seq: u32,
@@ -77,7 +82,7 @@ struct Conn {
 
 /// What kind of answer a request expects.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Expect {
+pub(crate) enum Expect {
     Ack,
     Reply,
     Dump,
@@ -103,42 +108,13 @@ impl Handle {
     }
 
     pub(crate) fn open_here(netns: String) -> Result<Handle> {
-        let io = |op, e| Error::io(op, netns.clone(), e);
-        let mut sock = Socket::new(NETLINK_ROUTE).map_err(|e| io("socket(NETLINK_ROUTE)", e))?;
-        // SOCK_CLOEXEC is not set by netlink-sys: never leak into children.
-        set_cloexec(&sock).map_err(|e| io("fcntl(FD_CLOEXEC)", e))?;
-        let addr = sock.bind_auto().map_err(|e| io("bind netlink", e))?;
-        // A kernel older than an option answers ENOPROTOOPT, which is
-        // ErrorKind::NotSupported; the op names the release that added it
-        // (docs/testing.md, the kernel floor).
-        sock.set_ext_ack(true).map_err(|e| io("setsockopt(NETLINK_EXT_ACK, Linux 4.12+)", e))?;
-        // Errors echo only the request header, not the whole request.
-        sock.set_cap_ack(true).map_err(|e| io("setsockopt(NETLINK_CAP_ACK, Linux 4.3+)", e))?;
-        // Strict checking makes the kernel filter dumps by the header's
-        // fields (ifindex, family, table) instead of returning everything.
-        sock.set_netlink_get_strict_chk(true).map_err(|e| io("setsockopt(NETLINK_GET_STRICT_CHK, Linux 4.20+)", e))?;
-        sock.set_rx_buf_sz(SO_RCVBUF_BYTES).map_err(|e| io("setsockopt(SO_RCVBUF)", e))?;
-        let conn = Conn {
-            sock,
-            port: addr.port_number(),
-            seq: 0,
-            tx: Vec::with_capacity(1024),
-            rx: Vec::with_capacity(RX_BUF),
-            timeout: Duration::ZERO,
-        };
-        let h = Handle { conn: Mutex::new(conn), netns };
-        h.set_timeout(DEFAULT_TIMEOUT)?;
-        Ok(h)
+        let conn = Conn::open(NETLINK_ROUTE, "socket(NETLINK_ROUTE)", &netns)?;
+        Ok(Handle { conn: Mutex::new(conn), netns })
     }
 
     /// Sets how long each request waits for the kernel (`SO_RCVTIMEO`).
     pub fn set_timeout(&self, timeout: Duration) -> Result<()> {
-        let mut c = self.lock();
-        let sock = socket2::SockRef::from(&c.sock);
-        sock.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
-            .map_err(|e| Error::io("setsockopt(SO_RCVTIMEO)", self.netns.clone(), e))?;
-        c.timeout = timeout;
-        Ok(())
+        self.lock().set_timeout(timeout, &self.netns)
     }
 
     /// The namespace this handle talks to, for messages.
@@ -215,27 +191,7 @@ impl Handle {
         flags: u16,
         expect: Expect,
     ) -> Result<Vec<Reply>> {
-        let mut c = self.lock();
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | flags;
-        let mut req = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
-        let attempts = if expect == Expect::Dump { DUMP_RETRIES } else { 1 };
-        for _ in 0..attempts {
-            c.seq = c.seq.wrapping_add(1).max(1);
-            req.header.sequence_number = c.seq;
-            req.finalize();
-            let len = req.buffer_len();
-            c.tx.clear();
-            c.tx.resize(len, 0);
-            req.serialize(&mut c.tx[..]);
-            let Conn { sock, tx, .. } = &mut *c;
-            sock.send_to(tx, &SocketAddr::new(0, 0), 0).map_err(|e| Error::io("sendto netlink", object(), e))?;
-            match c.receive(op, object, expect)? {
-                Some(v) => return Ok(v),
-                None => continue, // NLM_F_DUMP_INTR: the dump was inconsistent, retry
-            }
-        }
-        Err(Error::Protocol { op, detail: format!("dump of {} interrupted {DUMP_RETRIES} times in a row", object()) })
+        self.lock().exchange(op, object, msg, flags, expect)
     }
 }
 
@@ -264,6 +220,81 @@ impl Handle {
 }
 
 impl Conn {
+    /// A socket of netlink `protocol` in the calling thread's namespace
+    /// (`netns` names it in messages), bound, with floatip's options, and
+    /// the default timeout. `socket_op` names the `socket()` call in an
+    /// error (`socket(NETLINK_ROUTE)`).
+    pub(crate) fn open(protocol: isize, socket_op: &'static str, netns: &str) -> Result<Conn> {
+        let io = |op, e| Error::io(op, netns.to_owned(), e);
+        let mut sock = Socket::new(protocol).map_err(|e| io(socket_op, e))?;
+        // SOCK_CLOEXEC is not set by netlink-sys: never leak into children.
+        set_cloexec(&sock).map_err(|e| io("fcntl(FD_CLOEXEC)", e))?;
+        let addr = sock.bind_auto().map_err(|e| io("bind netlink", e))?;
+        // A kernel older than an option answers ENOPROTOOPT, which is
+        // ErrorKind::NotSupported; the op names the release that added it
+        // (docs/testing.md, the kernel floor).
+        sock.set_ext_ack(true).map_err(|e| io("setsockopt(NETLINK_EXT_ACK, Linux 4.12+)", e))?;
+        // Errors echo only the request header, not the whole request.
+        sock.set_cap_ack(true).map_err(|e| io("setsockopt(NETLINK_CAP_ACK, Linux 4.3+)", e))?;
+        // Strict checking makes the kernel filter dumps by the header's
+        // fields (ifindex, family, table) instead of returning everything.
+        sock.set_netlink_get_strict_chk(true).map_err(|e| io("setsockopt(NETLINK_GET_STRICT_CHK, Linux 4.20+)", e))?;
+        sock.set_rx_buf_sz(SO_RCVBUF_BYTES).map_err(|e| io("setsockopt(SO_RCVBUF)", e))?;
+        let mut conn = Conn {
+            sock,
+            port: addr.port_number(),
+            seq: 0,
+            tx: Vec::with_capacity(1024),
+            rx: Vec::with_capacity(RX_BUF),
+            timeout: Duration::ZERO,
+        };
+        conn.set_timeout(DEFAULT_TIMEOUT, netns)?;
+        Ok(conn)
+    }
+
+    /// Sets how long each request waits for the kernel (`SO_RCVTIMEO`).
+    pub(crate) fn set_timeout(&mut self, timeout: Duration, netns: &str) -> Result<()> {
+        let sock = socket2::SockRef::from(&self.sock);
+        sock.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+            .map_err(|e| Error::io("setsockopt(SO_RCVTIMEO)", netns.to_owned(), e))?;
+        self.timeout = timeout;
+        Ok(())
+    }
+
+    /// Sends `msg` with `NLM_F_REQUEST | flags` and collects the answer
+    /// `expect` says: an ack, one reply, or a whole dump (retried when the
+    /// kernel marks it `NLM_F_DUMP_INTR`).
+    pub(crate) fn exchange<T: NetlinkSerializable>(
+        &mut self,
+        op: &'static str,
+        object: &dyn Fn() -> String,
+        msg: T,
+        flags: u16,
+        expect: Expect,
+    ) -> Result<Vec<Reply>> {
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | flags;
+        let mut req = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+        let attempts = if expect == Expect::Dump { DUMP_RETRIES } else { 1 };
+        for _ in 0..attempts {
+            self.seq = self.seq.wrapping_add(1).max(1);
+            req.header.sequence_number = self.seq;
+            req.finalize();
+            let len = req.buffer_len();
+            self.tx.clear();
+            self.tx.resize(len, 0);
+            req.serialize(&mut self.tx[..]);
+            self.sock
+                .send_to(&self.tx, &SocketAddr::new(0, 0), 0)
+                .map_err(|e| Error::io("sendto netlink", object(), e))?;
+            match self.receive(op, object, expect)? {
+                Some(v) => return Ok(v),
+                None => continue, // NLM_F_DUMP_INTR: the dump was inconsistent, retry
+            }
+        }
+        Err(Error::Protocol { op, detail: format!("dump of {} interrupted {DUMP_RETRIES} times in a row", object()) })
+    }
+
     /// Reads until the answer to `self.seq` is complete. `Ok(None)` means a
     /// dump came back marked `NLM_F_DUMP_INTR` and must be retried.
     fn receive(&mut self, op: &'static str, object: &dyn Fn() -> String, expect: Expect) -> Result<Option<Vec<Reply>>> {

@@ -9,14 +9,22 @@
 //! about half a millisecond) and the reaper deletes every tombstone there
 //! is at once, [`REAP_DELAY`] after the first, or at once when
 //! [`REAP_BATCH`] are waiting or [`Reaper::flush`] asks.
+//!
+//! The same pass deletes the conntrack entries of the IPs those detaches
+//! retired (routed mode, `conntrack_flush`), with one dump of the table for
+//! the whole batch: each dump walks the kernel's whole conntrack hash (about
+//! 12 ms here, see `docs/announce.md`), which a detach per pod would pay.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::conntrack;
 use crate::error::{Error, Result};
 use crate::floating::mark::TOMBSTONE_GROUP;
 use crate::netlink::Handle;
+use crate::netns::Netns;
 
 /// How long the reaper lets tombstones gather after the first one. Long
 /// enough that under churn a batch (which holds RTNL while the kernel
@@ -43,6 +51,8 @@ struct Shared {
 struct State {
     /// Tombstones made since the last pass began.
     pending: usize,
+    /// IPs whose conntrack entries detaches left for the next pass.
+    conntrack: Vec<IpAddr>,
     /// When the first of them was made.
     since: Option<Instant>,
     /// Flushes asked for (a generation count), and the last one a
@@ -75,16 +85,17 @@ impl Shared {
 }
 
 impl Reaper {
-    /// Starts the thread with its own socket in the host namespace. Its
-    /// first pass runs at once: tombstones that a killed process left.
-    pub(crate) fn start(handle: Handle) -> Result<Reaper> {
+    /// Starts the thread with its own socket in the host namespace `ns`
+    /// (and, on first need, a conntrack socket there). Its first pass runs
+    /// at once: tombstones that a killed process left.
+    pub(crate) fn start(handle: Handle, ns: Netns) -> Result<Reaper> {
         // The first pass is asked for at once, like a flush nobody waits for.
         let state = State { asked: 1, delay: REAP_DELAY, batch: REAP_BATCH, ..State::default() };
         let shared = Arc::new(Shared { state: Mutex::new(state), wake: Condvar::new() });
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("floatip-reaper".into())
-            .spawn(move || run(&s, &handle))
+            .spawn(move || run(&s, &handle, &ns))
             .map_err(|e| Error::io("spawn the reaper thread", "floatip-reaper", e))?;
         Ok(Reaper { shared, thread: Some(thread) })
     }
@@ -104,6 +115,20 @@ impl Reaper {
         st.pending += 1;
         st.since.get_or_insert_with(Instant::now);
         if st.pending == 1 || st.pending >= st.batch {
+            self.shared.wake.notify_all();
+        }
+    }
+
+    /// A detach left the conntrack entries of `ips` for the next pass.
+    pub(crate) fn retired_ips(&self, ips: Vec<IpAddr>) {
+        if ips.is_empty() {
+            return;
+        }
+        let mut st = self.shared.lock();
+        let first = st.pending == 0 && st.conntrack.is_empty();
+        st.conntrack.extend(ips);
+        st.since.get_or_insert_with(Instant::now);
+        if first {
             self.shared.wake.notify_all();
         }
     }
@@ -138,26 +163,40 @@ impl Drop for Reaper {
     }
 }
 
-fn run(shared: &Shared, handle: &Handle) {
+fn run(shared: &Shared, handle: &Handle, ns: &Netns) {
+    let ct = conntrack::Lazy::default();
     let mut st = shared.lock();
     loop {
         let now = Instant::now();
         let due_at = st.since.map(|t| t + st.delay);
-        let due = st.asked > st.served
-            || (st.pending > 0 && (st.stop || st.pending >= st.batch || due_at.is_some_and(|d| d <= now)));
+        let work = st.pending > 0 || !st.conntrack.is_empty();
+        let due =
+            st.asked > st.served || (work && (st.stop || st.pending >= st.batch || due_at.is_some_and(|d| d <= now)));
         if due {
             let generation = st.asked;
             st.pending = 0;
             st.since = None;
             st.busy = true;
+            let ips = std::mem::take(&mut st.conntrack);
             drop(st);
             let r = reap(handle);
+            let flushed = match ips.is_empty() {
+                true => Ok(0),
+                false => crate::floating::flush_retired(handle, &ct, ns, &ips),
+            };
             st = shared.lock();
             st.busy = false;
             st.served = st.served.max(generation);
             if let Err(e) = r {
                 log::warn!("floatip: reaper: deleting tombstones (group {TOMBSTONE_GROUP}) failed: {e}");
                 st.error.get_or_insert(e);
+            }
+            match flushed {
+                Ok(n) => log::debug!("floatip: reaper: deleted {n} conntrack entries of {} retired IPs", ips.len()),
+                Err(e) => {
+                    log::warn!("floatip: reaper: deleting the conntrack entries of retired IPs failed: {e}");
+                    st.error.get_or_insert(e);
+                }
             }
             shared.wake.notify_all();
             continue;

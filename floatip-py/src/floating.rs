@@ -50,6 +50,12 @@ use crate::probe::PyProbeOptions;
 /// one, a routed IPv4 attach raises ``InvalidArgumentError``, as the host
 /// would ARP for the gateway from another subnet.
 ///
+/// ``conntrack_flush`` (default None: True in routed mode, False in bridge
+/// mode) deletes the host's conntrack entries of the floating IPs when
+/// attach brings them here (before announcing) and when detach takes them
+/// away, so that flows and NAT bindings of an earlier life of an IP do not
+/// linger (``docs/announce.md``, "Conntrack").
+///
 /// Everything is validated when the object is made, before anything
 /// touches the kernel: a bad value raises ``InvalidArgumentError``.
 #[pyclass(frozen, eq, module = "floatip", name = "FloatingIp")]
@@ -86,7 +92,8 @@ impl PyFloatingIp {
         pod_key, uplink, *, attachment_id=None, route_protocol=None, pod_netns_path=None, pod_netns_name=None,
         create_pod_netns=None, host_netns=None, ipv4=None, ipv6=None, vlan=None, host_ifname=None, pod_ifname=None,
         mtu=None, host_mac=None, pod_mac=None, uplink_arp="proxy_entry", bridge=None, announce=None,
-        conflict_probe=None, policy_routing=true, anti_spoofing=true, route_table=None, rule_priority=None, lan_address=None
+        conflict_probe=None, policy_routing=true, anti_spoofing=true, route_table=None, rule_priority=None, lan_address=None,
+        conntrack_flush=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -116,6 +123,7 @@ impl PyFloatingIp {
         route_table: Option<u32>,
         rule_priority: Option<u32>,
         lan_address: Option<Bound<'_, PyAny>>,
+        conntrack_flush: Option<bool>,
     ) -> PyResult<Self> {
         let err = |e| to_pyerr(py, e);
         let given = [pod_netns_path.is_some(), pod_netns_name.is_some(), create_pod_netns.is_some()];
@@ -183,6 +191,9 @@ impl PyFloatingIp {
         }
         if let Some(a) = lan_address {
             b = b.lan_address(prefix_text(&a)?);
+        }
+        if let Some(on) = conntrack_flush {
+            b = b.conntrack_flush(on);
         }
         // None: the mode's default (routed announces, bridge does not);
         // True: the default options; False: off; or AnnounceOptions.
@@ -289,6 +300,12 @@ impl PyFloatingIp {
     #[getter]
     fn anti_spoofing(&self) -> bool {
         self.spec.anti_spoofing
+    }
+    /// Whether attach and detach delete the host's conntrack entries of
+    /// the floating IPs.
+    #[getter]
+    fn conntrack_flush(&self) -> bool {
+        self.spec.conntrack_flush
     }
     /// The policy routing table (routed mode with policy routing), else
     /// None.

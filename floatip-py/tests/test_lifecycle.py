@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -615,3 +616,45 @@ def test_reannounce_points_the_peer_back(lab: Lab) -> None:
     with pytest.raises(floatip.InvalidArgumentError):
         host.reannounce(0.0)
     host.detach_sync(live)
+def conntrack_of(host: TestNs, ip: str) -> list[str]:
+    """The host's conntrack entries with ``ip`` as a source or destination,
+    read with the ``conntrack`` tool."""
+    out = host.exec("conntrack", "-L", check=True).stdout
+    return [line for line in out.splitlines() if f"src={ip} " in line or f"dst={ip} " in line]
+
+
+def test_conntrack_flush_keyword(lab: Lab) -> None:
+    assert shutil.which("conntrack"), "conntrack is missing: tests/scripts/test-python.sh installs it"
+    lan = lab.lan("ctk")
+    pod = lab.ns("ctk-pod")
+    host = floatip.Host(lan.host_a.name)
+    f = spec(lan.host_a, pod, "ctk/eth0", "10.0.0.115/23")
+    assert f.conntrack_flush, "on by default in routed mode"
+    off = floatip.FloatingIp(
+        "default/web", "up0", attachment_id="ctk/eth0", host_netns=lan.host_a.ns, pod_netns_name=pod.name,
+        ipv4=("10.0.0.115/23", "10.0.0.1"), announce=False, conntrack_flush=False,
+    )
+    assert not off.conntrack_flush
+    bridged = floatip.FloatingIp("k", "up0", pod_netns_name="p", ipv4=("10.0.0.9/23", "10.0.0.1"), bridge="br0")
+    assert not bridged.conntrack_flush, "off by default in bridge mode"
+
+    # Asking ctnetlink loads nf_conntrack where it is a module.
+    lan.host_a.exec("conntrack", "-C")
+    if not os.path.exists("/sys/module/nf_conntrack"):
+        pytest.skip("this kernel has no connection tracking: nothing to flush")
+    # An entry of an earlier life of the IP on this node, made by hand.
+    entry = "-p udp -s 10.0.0.115 -d 10.0.0.7 --sport 45000 --dport 53 -t 120"
+    lan.host_a.exec("conntrack", "-I", *entry.split(), check=True)
+    # Off: attach and detach leave it.
+    host.attach(off)
+    host.detach_sync(off)
+    assert len(conntrack_of(lan.host_a, "10.0.0.115")) == 1
+    # On: attach deletes it, and says so.
+    a = host.attach(f)
+    assert "conntrack -D of 10.0.0.115: 1 entries" in a.changes, a.changes
+    assert conntrack_of(lan.host_a, "10.0.0.115") == []
+    # A kept Host's detach leaves the entries to its reaper's pass.
+    lan.host_a.exec("conntrack", "-I", *entry.split(), check=True)
+    host.detach(f)
+    host.flush()
+    assert conntrack_of(lan.host_a, "10.0.0.115") == []

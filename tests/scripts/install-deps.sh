@@ -11,6 +11,8 @@ command -v arping >/dev/null || need+=(iputils-arping)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v iptables >/dev/null || need+=(iptables)
 command -v strace >/dev/null || need+=(strace)
+# tests/conntrack.rs: the independent reader of the conntrack table.
+command -v conntrack >/dev/null || need+=(conntrack)
 # tests/cni.rs: the reference CNI plugins (IPAM, portmap, bandwidth,
 # tuning), rootful podman with runc, and a static busybox for the image.
 [ -x /usr/lib/cni/ptp ] || need+=(containernetworking-plugins)

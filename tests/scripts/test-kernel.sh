@@ -143,7 +143,7 @@ set -u
 boot=$1 out=$2
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin RUST_BACKTRACE=1
 has=()
-for m in 8021q bonding; do
+for m in 8021q bonding nf_conntrack; do
   if modprobe -q "$m" 2>/dev/null; then has+=("$m"); fi
 done
 FLOATIP_TEST_KERNEL_HAS=$(IFS=,; echo "${has[*]}")

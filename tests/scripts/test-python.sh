@@ -20,6 +20,7 @@ step() { echo; echo "== test-python: $*"; }
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
+command -v conntrack >/dev/null || need+=(conntrack)
 if [ ${#need[@]} -gt 0 ]; then
   step "apt-get install ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

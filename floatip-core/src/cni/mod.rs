@@ -276,6 +276,9 @@ fn spec(req: &Request, addrs: &Addrs, netns: &Path, for_detach: bool) -> Result<
     if let Some(p) = c.anti_spoofing {
         b = b.anti_spoofing(p);
     }
+    if let Some(on) = c.conntrack_flush {
+        b = b.conntrack_flush(on);
+    }
     if let Some(t) = c.route_table {
         b = b.route_table(t);
     }

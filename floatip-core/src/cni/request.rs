@@ -102,6 +102,9 @@ pub struct NetConf {
     pub policy_routing: Option<bool>,
     /// `antiSpoofing` (default true).
     pub anti_spoofing: Option<bool>,
+    /// `conntrackFlush` (default: true in routed mode, false in bridge
+    /// mode): delete the host's conntrack entries of the IPs on ADD and DEL.
+    pub conntrack_flush: Option<bool>,
     /// `routeTable` of the LAN interface.
     pub route_table: Option<u32>,
     /// `rulePriority`: the first of the three rule priorities.
@@ -327,6 +330,7 @@ impl NetConf {
             lan_address: None,
             policy_routing: None,
             anti_spoofing: None,
+            conntrack_flush: None,
             route_table: None,
             rule_priority: None,
             gateway: None,
@@ -390,6 +394,7 @@ impl NetConf {
         c.lan_address = f.str("lanAddress")?;
         c.policy_routing = f.bool("policyRouting")?;
         c.anti_spoofing = f.bool("antiSpoofing")?;
+        c.conntrack_flush = f.bool("conntrackFlush")?;
         c.route_table = f.uint("routeTable", u32::MAX as u64)?.map(|v| v as u32);
         c.rule_priority = f.uint("rulePriority", u32::MAX as u64)?.map(|v| v as u32);
         c.gateway = f.ip("gateway")?;

@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use super::mark::{RulePlan, TOMBSTONE_GROUP};
 use super::spec::{FloatingAddr, FloatingIp, Mode, NetnsRef, UplinkArp};
 use super::{
-    conflict, default_route, ignore_exists, ignore_missing, ipv6_enabled, link_opt, policy, register_announcement,
-    with_what, OwnerMark, Site,
+    conflict, conntrack_change, default_route, ignore_exists, ignore_missing, ipv6_enabled, link_opt, policy,
+    register_announcement, with_what, OwnerMark, Site,
 };
 use crate::address::AddrOptions;
 use crate::announce::{AnnounceOptions, AnnounceReport, Announcer, BackgroundAnnounce};
@@ -127,6 +127,8 @@ struct HostSysctls {
 
 /// The live objects a verb works on.
 struct Ctx<'a> {
+    /// Where the verb runs (for the host's conntrack handle).
+    site: &'a Site<'a>,
     /// The calling thread's namespace: every visit to the host or pod
     /// namespace returns here.
     home: &'a Netns,
@@ -147,6 +149,14 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Whether this attach brought the floating IPs here: it created the
+    /// host veth or a host route of an IP. An attach that found them in
+    /// place (a retry, a restarted agent re-attaching) did not, and the
+    /// conntrack entries there are the live pod's.
+    fn brought_ips_here(&self) -> bool {
+        self.undo.iter().any(|(_, u)| matches!(u, Undo::DeleteHostLink(_) | Undo::DeleteRoute { in_pod: false, .. }))
+    }
+
     fn pod(&self) -> &Handle {
         self.pod.as_ref().expect("pod handle opened before pod steps")
     }
@@ -259,7 +269,7 @@ impl FloatingIp {
     /// Attach on `site`, holding the attachment's and its IPs' locks: two
     /// attaches of one attachment, or of two attachments that want the same
     /// IP, run one after the other, and the second sees what the first made.
-    pub(crate) fn attach_at(&self, site: &Site<'_>, fail_at: Option<usize>) -> Result<Attached> {
+    pub(crate) fn attach_at<'s>(&self, site: &'s Site<'s>, fail_at: Option<usize>) -> Result<Attached> {
         if let (Some(a), false) = (&self.ipv6, ipv6_enabled()) {
             return Err(Error::io(
                 "attach",
@@ -269,6 +279,7 @@ impl FloatingIp {
         }
         let _locks = site.lock(self)?;
         let mut cx = Ctx {
+            site,
             home: site.home,
             host_ns: site.host_ns,
             host_ino: site.host_ino,
@@ -626,6 +637,19 @@ impl FloatingIp {
                 }
             }
             Mode::Routed => self.routed_host_steps(cx, host_if.index, &lan, sys.shared)?,
+        }
+        // With the IPs routed here and before the LAN is told: entries of
+        // an earlier life of the IPs on this node (their flows and NAT
+        // bindings) go, so that the pod's traffic starts from a clean
+        // table. Not undone by a rollback: deleting stale entries is
+        // idempotent, and what was deleted was stale either way.
+        if self.conntrack_flush && cx.brought_ips_here() {
+            let ips: Vec<IpAddr> = self.addrs().map(|a| a.address.addr()).collect();
+            cx.step("conntrack flush")?;
+            let n = cx.site.flush_conntrack(&ips)?;
+            if let Some(c) = conntrack_change(&ips, n) {
+                cx.done(c, None);
+            }
         }
         // Tell the LAN: the first round now (a failure here rolls back), the
         // rest in the background once attach has succeeded.

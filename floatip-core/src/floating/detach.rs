@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use super::mark::TOMBSTONE_GROUP;
 use super::spec::{FloatingIp, Mode, NetnsRef, UplinkArp};
-use super::{conflict, ignore_missing, link_opt, policy, stop_announcement, OwnerMark, Site};
+use super::{conflict, conntrack_change, ignore_missing, link_opt, policy, stop_announcement, OwnerMark, Site};
 use crate::error::Result;
 use crate::link::Link;
 use crate::lock::{Kind, Lock, Stripe};
@@ -51,11 +51,17 @@ pub(crate) struct Detached {
     pub(crate) removed: Vec<String>,
     /// It left a tombstone for a batch to delete.
     pub(crate) tombstoned: bool,
+    /// The IPs whose conntrack entries are left for the batch to delete
+    /// (when the detach was asked to defer them).
+    pub(crate) conntrack_later: Vec<IpAddr>,
 }
 
 impl FloatingIp {
-    /// Detach on `site`, holding the attachment's and its IPs' locks.
-    pub(crate) fn detach_at(&self, site: &Site<'_>, how: Teardown) -> Result<Detached> {
+    /// Detach on `site`, holding the attachment's and its IPs' locks. With
+    /// `defer_conntrack` (a kept `Host`'s tombstone detach, routed mode)
+    /// the IPs whose conntrack entries are stale are returned for the
+    /// reaper's batch instead of flushed here.
+    pub(crate) fn detach_at(&self, site: &Site<'_>, how: Teardown, defer_conntrack: bool) -> Result<Detached> {
         let _locks = site.lock(self)?;
         let pod = site.pod_netns(self)?;
         let veth = self.veth_fate(site, pod.as_ref())?;
@@ -91,7 +97,45 @@ impl FloatingIp {
         let mut rules = HostRules::default();
         removed.extend(self.detach_rest(site.host, &veth, pod.as_ref(), &mut rules)?);
         removed.extend(rules.release(site.host, self.route_protocol)?);
-        Ok(Detached { removed, tombstoned })
+        // The veth is retired or gone: nothing of this node serves the IPs
+        // any more, and their conntrack entries are stale. Deleting them
+        // walks the kernel's whole conntrack hash (docs/announce.md,
+        // "Conntrack"), so a kept Host leaves it to its reaper, which does
+        // it once for a whole batch of detaches.
+        let ips = self.conntrack_ips(site.host, &veth)?;
+        let conntrack_later = match defer_conntrack && self.mode == Mode::Routed {
+            true => ips,
+            false => {
+                removed.extend(conntrack_change(&ips, site.flush_conntrack(&ips)?));
+                Vec::new()
+            }
+        };
+        Ok(Detached { removed, tombstoned, conntrack_later })
+    }
+
+    /// The IPs whose conntrack entries a detach deletes: none when the
+    /// spec says so or when the veth there is another's (a late DEL of an
+    /// old sandbox must not cut the new one's flows); all when it is this
+    /// attachment's (attach refused to route an IP another veth serves);
+    /// with no veth (a repeated detach), those that no other veth serves.
+    fn conntrack_ips(&self, host: &Handle, veth: &Veth) -> Result<Vec<IpAddr>> {
+        if !self.conntrack_flush {
+            return Ok(Vec::new());
+        }
+        let mut ips = Vec::new();
+        for a in self.addrs() {
+            let ip = a.address.addr();
+            match veth {
+                Veth::Foreign(_) => {}
+                Veth::Mine(_) => ips.push(ip),
+                Veth::Absent => {
+                    if !served(host, ip, None)? {
+                        ips.push(ip);
+                    }
+                }
+            }
+        }
+        Ok(ips)
     }
 
     /// Whether the veth named like this spec's is this attachment's.
@@ -245,6 +289,12 @@ impl FloatingIp {
             for p in chunk.iter().map(|s| s.route_protocol).collect::<BTreeSet<u8>>() {
                 removed.extend(rules.release(site.host, p)?);
             }
+            // The chunk's stale conntrack entries, with one dump for all.
+            let mut ips = Vec::new();
+            for ((fate, _), s) in fates.iter().zip(chunk.iter()) {
+                ips.extend(s.conntrack_ips(site.host, fate)?);
+            }
+            removed.extend(conntrack_change(&ips, site.flush_conntrack(&ips)?));
         }
         Ok(removed)
     }
@@ -299,6 +349,30 @@ impl HostRules {
     pub(super) fn release(&mut self, host: &Handle, protocol: u8) -> Result<Vec<String>> {
         policy::release_tables(host, &std::mem::take(&mut self.touched), protocol)
     }
+}
+
+/// The reaper's part of kept-Host detaches: deletes the conntrack entries
+/// of `ips` (retired by detaches since its last pass) with one dump,
+/// holding the IPs' locks, and only of those that no veth serves again by
+/// now: an attach that brought an IP back meanwhile flushed it itself, and
+/// the entries are its new pod's.
+pub(crate) fn flush_retired(
+    host: &Handle,
+    ct: &crate::conntrack::Lazy,
+    host_ns: &Netns,
+    ips: &[IpAddr],
+) -> Result<usize> {
+    let mut ips = ips.to_vec();
+    ips.sort();
+    ips.dedup();
+    let _locks = Lock::acquire_all(ips.iter().map(|ip| Stripe::of(Kind::Ip, &ip.to_string())).collect())?;
+    let mut stale = Vec::with_capacity(ips.len());
+    for ip in ips {
+        if !served(host, ip, None)? {
+            stale.push(ip);
+        }
+    }
+    crate::conntrack::flush_host(ct, host_ns, None, false, &stale)
 }
 
 /// Whether a host route for exactly `ip` still leads somewhere other than

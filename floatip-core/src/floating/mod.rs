@@ -34,9 +34,11 @@
 //! [`Host`](crate::Host).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 
 use crate::announce::AnnounceStop;
+use crate::conntrack;
 use crate::error::{Error, Result};
 use crate::link::Link;
 use crate::lock::{Kind, Lock, Stripe};
@@ -56,7 +58,7 @@ pub mod spec;
 
 pub use attach::Attached;
 pub use check::Drift;
-pub(crate) use detach::Teardown;
+pub(crate) use detach::{flush_retired, Teardown};
 pub use inventory::{Attachment, AttachmentState};
 pub use mark::{OwnerMark, RulePlan, TOMBSTONE_GROUP};
 pub(crate) use reannounce::Senders;
@@ -78,9 +80,17 @@ pub(crate) struct Site<'a> {
     pub(crate) host: &'a Handle,
     /// The calling thread is in the host namespace already.
     pub(crate) in_host: bool,
+    /// The host namespace's conntrack handle, opened on first use.
+    pub(crate) conntrack: &'a conntrack::Lazy,
 }
 
 impl Site<'_> {
+    /// Deletes the host's conntrack entries of `ips` (none when the kernel
+    /// has no conntrack); how many it deleted.
+    pub(crate) fn flush_conntrack(&self, ips: &[IpAddr]) -> Result<usize> {
+        conntrack::flush_host(self.conntrack, self.host_ns, Some(self.home), self.in_host, ips)
+    }
+
     /// The attachment's lock, then its IPs' locks, in the one global order
     /// (so two attaches never wait for each other's second lock).
     pub(crate) fn lock(&self, spec: &FloatingIp) -> Result<Vec<Lock>> {
@@ -191,6 +201,17 @@ pub(super) fn ipv6_enabled() -> bool {
 pub(super) fn default_route(h: &Handle, v6: bool) -> Result<Option<Route>> {
     let f = RouteFilter { ipv4: Some(!v6), ..Default::default() };
     Ok(h.routes(f)?.into_iter().find(|r| r.dst.len() == 0))
+}
+
+/// What a conntrack flush did, in the words of `Attached::changes` and
+/// detach's list: `None` when it deleted nothing.
+pub(super) fn conntrack_change(ips: &[IpAddr], deleted: usize) -> Option<String> {
+    let list: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
+    let of = match ips.len() {
+        0..=4 => list.join(" "),
+        n => format!("{n} IPs"),
+    };
+    (deleted > 0).then(|| format!("conntrack -D of {of}: {deleted} entries"))
 }
 
 /// Prefixes an error's object with what role the object plays.

@@ -199,6 +199,13 @@ pub struct FloatingIp {
     /// one. `None` (the default): no probe. See
     /// [`FloatingIpBuilder::conflict_probe`].
     pub conflict_probe: Option<ProbeOptions>,
+    /// Delete the host namespace's conntrack entries of the floating IPs
+    /// (original or reply tuple from or to them) when the IPs arrive here
+    /// (attach, before announcing) and when they leave (detach), so that
+    /// flows and NAT bindings of an earlier life of an IP do not linger
+    /// ([`crate::conntrack`]). On by default in routed mode, where the
+    /// host routes (and tracks) the pod's traffic; off in bridge mode.
+    pub conntrack_flush: bool,
     /// Routed mode: egress by the LAN interface's own table (source policy
     /// routing), so that pod traffic the main table would send out of its
     /// default route (a management interface, say) leaves by the floating
@@ -265,6 +272,7 @@ pub struct FloatingIpBuilder {
     bridge: Option<String>,
     announce: Option<Option<AnnounceOptions>>,
     conflict_probe: Option<ProbeOptions>,
+    conntrack_flush: Option<bool>,
     policy_routing: bool,
     anti_spoofing: bool,
     route_table: Option<u32>,
@@ -295,6 +303,7 @@ impl FloatingIp {
             bridge: None,
             announce: None,
             conflict_probe: None,
+            conntrack_flush: None,
             policy_routing: true,
             anti_spoofing: true,
             route_table: None,
@@ -495,6 +504,13 @@ impl FloatingIpBuilder {
         self.announce = Some(None);
         self
     }
+    /// Delete the host's conntrack entries of the floating IPs on attach
+    /// and detach (default: on in routed mode, off in bridge mode). See
+    /// [`FloatingIp::conntrack_flush`].
+    pub fn conntrack_flush(mut self, on: bool) -> Self {
+        self.conntrack_flush = Some(on);
+        self
+    }
 
     /// Probe the LAN for the floating IPs before taking them (off by
     /// default): per round an RFC 5227 ARP probe (sender IP `0.0.0.0`) and
@@ -611,6 +627,10 @@ impl FloatingIpBuilder {
             Mode::Routed => Some(AnnounceOptions::default()),
             Mode::Bridge(_) => None,
         });
+        // Routed mode: the host routes the pod's traffic, so its conntrack
+        // table holds the pod's flows. Bridge mode: bridged frames reach
+        // conntrack only through br_netfilter, so nothing by default.
+        let conntrack_flush = self.conntrack_flush.unwrap_or(mode == Mode::Routed);
         if let Some(a) = &announce {
             if a.mac.is_some_and(|m| !m.is_valid_source()) {
                 return Err(Error::invalid("announce mac", a.mac.unwrap_or_default(), "not a unicast MAC address"));
@@ -678,6 +698,7 @@ impl FloatingIpBuilder {
             mode,
             announce,
             conflict_probe: self.conflict_probe,
+            conntrack_flush,
         };
         let worst = spec.owner_mark(0).worst_len();
         if worst > 255 {
@@ -790,5 +811,14 @@ mod tests {
         assert_eq!(a.owner_mark(7).lan.unwrap().as_str(), "up0");
         assert_eq!(a.owner_mark(7).rules.unwrap().table, default_table(&IfName::new("up0").unwrap()));
         assert!(b().attachment_id("x".repeat(128)).build().is_ok());
+    }
+
+    #[test]
+    fn conntrack_flush_defaults_by_mode() {
+        let b = || FloatingIp::builder("ns/pod", "up0").pod_netns_name("p").ipv4("10.0.0.100/23", "10.0.0.1");
+        assert!(b().build().unwrap().conntrack_flush, "routed: on");
+        assert!(!b().conntrack_flush(false).build().unwrap().conntrack_flush);
+        assert!(!b().bridge("br0").build().unwrap().conntrack_flush, "bridge: off");
+        assert!(b().bridge("br0").conntrack_flush(true).build().unwrap().conntrack_flush);
     }
 }
