@@ -10,7 +10,9 @@
 #   --smoke     N=5, one repetition, small scale/announce phases, no plot:
 #               a quick check (well under a minute) that every method still
 #               runs and builds the same kernel state; exits non-zero if not
-#   --docs      also copy the plot to docs/compare.png
+#   --docs      also copy the plot to docs/compare.png (and docs/failover.png)
+#   --failover-scale  the failover phase at N=1,000 (benches/failover.sh --scale)
+#   --no-failover     skip the failover phase
 #   other options go to the harness (benches/compare/main.rs): --reps R,
 #   --teardown-reps T, --paired-reps P, --scale S, --announce-ips A,
 #   --methods a,b,..., --strict (fail when a performance target is missed)
@@ -28,6 +30,8 @@ cargo=${CARGO:-cargo}
 
 smoke=0
 docs=0
+failover=1
+failover_args=()
 args=()
 prev=
 for a in "$@"; do
@@ -39,6 +43,8 @@ for a in "$@"; do
   case "$a" in
     --smoke) smoke=1; args+=("$a") ;;
     --docs) docs=1 ;;
+    --failover-scale) failover_args+=(--scale) ;;
+    --no-failover) failover=0 ;;
     ''|*[!0-9]*) args+=("$a") ;;
     *) args+=(--pods "$a") ;;
   esac
@@ -69,11 +75,22 @@ fi
 "$cargo" build --quiet --release -p floatip-benches --bin compare
 
 floatip_python=$root/.venv/bin/python
-"$root/target/release/compare" --out "$out" \
+"${CARGO_TARGET_DIR:-$root/target}/release/compare" --out "$out" \
   --pyroute2-python "$venv/bin/python" \
   --floatip-python "$floatip_python" \
   --worker "$root/benches/compare/worker.py" \
   "${args[@]}"
+
+# Failover at scale: a node's pods come back on another node, floatip's
+# announcements against the write-up's arping and none (benches/failover.sh).
+if [ "$failover" = 1 ]; then
+  if [ "$smoke" = 1 ]; then
+    "$root/benches/failover.sh" --smoke
+  else
+    [ "$docs" = 1 ] && failover_args+=(--docs)
+    "$root/benches/failover.sh" ${failover_args[@]+"${failover_args[@]}"}
+  fi
+fi
 
 if [ "$smoke" = 0 ]; then
   "$venv/bin/python" "$root/benches/compare/plot.py" "$out/results.json" "$out/compare.png"

@@ -72,6 +72,8 @@ pub struct Host {
     /// Deletes the tombstones of [`Host::detach`] in batches; `None` for
     /// the `Host` of a one-off verb, which detaches synchronously.
     reaper: Option<Reaper>,
+    /// The sockets its attaches announce on, kept (see `SenderPool`).
+    senders: crate::announce::SenderPool,
 }
 
 /// One verb's view of where the calling thread is.
@@ -106,6 +108,7 @@ impl Call<'_> {
             host_ino: self.host.ino,
             host: &self.host.handle,
             in_host: self.in_host,
+            senders: Some(&self.host.senders),
         }
     }
 }
@@ -142,7 +145,17 @@ impl Host {
         let ino = ns.inode()?;
         let handle =
             if ino == home_ino { Handle::open_here(ns.describe())? } else { Handle::in_netns_from(&ns, Some(&home))? };
-        Ok(Host { netns_ref: netns, ns, ino, handle, home, home_ino, route_protocol: DEFAULT_PROTOCOL, reaper: None })
+        Ok(Host {
+            netns_ref: netns,
+            ns,
+            ino,
+            handle,
+            home,
+            home_ino,
+            route_protocol: DEFAULT_PROTOCOL,
+            reaper: None,
+            senders: Default::default(),
+        })
     }
 
     /// The route protocol [`Host::list`] and [`Host::gc`] take as
@@ -428,6 +441,7 @@ impl Host {
             home_ino,
             route_protocol: self.route_protocol,
             reaper: None,
+            senders: Default::default(),
         })
     }
 

@@ -78,6 +78,9 @@ pub(crate) struct Site<'a> {
     pub(crate) host: &'a Handle,
     /// The calling thread is in the host namespace already.
     pub(crate) in_host: bool,
+    /// Announcement senders kept by the `Host` (`None`: open one per
+    /// announcement).
+    pub(crate) senders: Option<&'a crate::announce::SenderPool>,
 }
 
 impl Site<'_> {
