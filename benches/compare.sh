@@ -12,7 +12,9 @@
 #               runs and builds the same kernel state; exits non-zero if not.
 #               Then `benches/churn.sh --smoke` (a few seconds), the churn
 #               comparison's tiny run
-#   --docs      also copy the plot to docs/compare.png
+#   --docs      also copy the plot to docs/compare.png (and docs/failover.png)
+#   --failover-scale  the failover phase at N=1,000 (benches/failover.sh --scale)
+#   --no-failover     skip the failover phase
 #   other options go to the harness (benches/compare/main.rs): --reps R,
 #   --teardown-reps T, --paired-reps P, --scale S, --announce-ips A,
 #   --methods a,b,..., --strict (fail when a performance target is missed)
@@ -30,6 +32,8 @@ cargo=${CARGO:-cargo}
 
 smoke=0
 docs=0
+failover=1
+failover_args=()
 args=()
 prev=
 for a in "$@"; do
@@ -41,6 +45,8 @@ for a in "$@"; do
   case "$a" in
     --smoke) smoke=1; args+=("$a") ;;
     --docs) docs=1 ;;
+    --failover-scale) failover_args+=(--scale) ;;
+    --no-failover) failover=0 ;;
     ''|*[!0-9]*) args+=("$a") ;;
     *) args+=(--pods "$a") ;;
   esac
@@ -80,6 +86,17 @@ floatip_python=$root/.venv/bin/python
 if [ "$smoke" = 1 ]; then
   # The churn comparison's code path too, tiny (benches/churn.sh).
   "$root/benches/churn.sh" --smoke
+fi
+
+# Failover at scale: a node's pods come back on another node, floatip's
+# announcements against the write-up's arping and none (benches/failover.sh).
+if [ "$failover" = 1 ]; then
+  if [ "$smoke" = 1 ]; then
+    "$root/benches/failover.sh" --smoke
+  else
+    [ "$docs" = 1 ] && failover_args+=(--docs)
+    "$root/benches/failover.sh" ${failover_args[@]+"${failover_args[@]}"}
+  fi
 fi
 
 if [ "$smoke" = 0 ]; then

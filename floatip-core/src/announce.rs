@@ -358,6 +358,36 @@ impl Announcer {
     }
 }
 
+/// Senders kept for reuse, per interface index: a kept
+/// [`Host`](crate::Host)'s attaches announce their first round on one of
+/// these instead of opening a socket and closing it again. Why: the last
+/// close of an `AF_PACKET` socket waits for an RCU grace period
+/// (`packet_release()` calls `synchronize_net()`: 4-13 ms measured here),
+/// which an attach that announces one round would otherwise pay every
+/// time (a node taking over 1,000 pods: seconds).
+#[derive(Debug, Default)]
+pub(crate) struct SenderPool(Mutex<std::collections::HashMap<u32, Vec<Announcer>>>);
+
+/// Senders kept per interface: as many as attaches announce at once.
+const POOL_PER_LINK: usize = 8;
+
+impl SenderPool {
+    /// A kept sender for interface `ifindex`, if there is one.
+    pub(crate) fn take(&self, ifindex: u32) -> Option<Announcer> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&ifindex)?.pop()
+    }
+
+    /// Keeps `a` for the next announcement on its interface (beyond
+    /// [`POOL_PER_LINK`] of them it is closed).
+    pub(crate) fn put(&self, a: Announcer) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = map.entry(a.ifindex).or_default();
+        if kept.len() < POOL_PER_LINK {
+            kept.push(a);
+        }
+    }
+}
+
 /// The owned background part of an announcement
 /// ([`Announcer::spawn`]). Stop it, wait for it, or drop it to let it
 /// finish its rounds on its own.

@@ -76,6 +76,8 @@ pub struct Host {
     /// The host namespace's conntrack handle, opened by the first verb
     /// that flushes entries.
     conntrack: conntrack::Lazy,
+    /// The sockets its attaches announce on, kept (see `SenderPool`).
+    senders: crate::announce::SenderPool,
 }
 
 /// One verb's view of where the calling thread is.
@@ -111,6 +113,7 @@ impl Call<'_> {
             host: &self.host.handle,
             in_host: self.in_host,
             conntrack: &self.host.conntrack,
+            senders: Some(&self.host.senders),
         }
     }
 }
@@ -157,6 +160,7 @@ impl Host {
             route_protocol: DEFAULT_PROTOCOL,
             reaper: None,
             conntrack: conntrack::Lazy::default(),
+            senders: Default::default(),
         })
     }
 
@@ -454,6 +458,7 @@ impl Host {
             route_protocol: self.route_protocol,
             reaper: None,
             conntrack: conntrack::Lazy::default(),
+            senders: Default::default(),
         })
     }
 

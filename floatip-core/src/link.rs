@@ -54,6 +54,9 @@ const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_IFALIAS: u16 = 20;
 const IFLA_GROUP: u16 = 27;
+const IFLA_OPERSTATE: u16 = 16;
+/// `IF_OPER_UP` (RFC 2863 operational state "up").
+const IF_OPER_UP: u8 = 6;
 const IFLA_LINK_NETNSID: u16 = 37;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
@@ -232,6 +235,27 @@ impl Handle {
         m.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
         let r = self.get_raw("RTM_GETLINK", || format!("ifindex {index} in {}", self.netns()), Rt::GetLink(m))?;
         Link::from_raw(&r.payload)
+    }
+
+    /// Whether link `index` is operationally up (`IFLA_OPERSTATE` is
+    /// `IF_OPER_UP`, `state UP` in `ip link show`). A device brought up
+    /// while it had no carrier (a veth whose peer was still down) starts to
+    /// transmit only once the kernel's link watcher has seen the carrier
+    /// come (`linkwatch_do_dev()` sets the state, then attaches the
+    /// transmit queues with `dev_activate()`): a workqueue, so that can be
+    /// milliseconds after the peer went up.
+    pub(crate) fn link_oper_up(&self, index: u32) -> Result<bool> {
+        let mut m = link_msg_by_index(index);
+        m.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+        let r = self.get_raw("RTM_GETLINK", || format!("ifindex {index} in {}", self.netns()), Rt::GetLink(m))?;
+        let bad = |e: DecodeError| Error::Protocol { op: "RTM_GETLINK", detail: e.to_string() };
+        for nla in NlasIterator::new(r.payload.get(LINK_HEADER_LEN..).unwrap_or_default()) {
+            let nla = nla.map_err(bad)?;
+            if nla.kind() & NLA_TYPE_MASK == IFLA_OPERSTATE {
+                return Ok(nla.value().first() == Some(&IF_OPER_UP));
+            }
+        }
+        Ok(false)
     }
 
     /// `ip link show`: every link in the namespace.

@@ -125,6 +125,10 @@ struct HostSysctls {
     shared: Vec<(SysctlKey, &'static str)>,
 }
 
+/// How long an attach waits for the pod's link to be operationally up
+/// before announcing it.
+const OPER_UP_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The live objects a verb works on.
 struct Ctx<'a> {
     /// Where the verb runs (for the host's conntrack handle).
@@ -137,6 +141,8 @@ struct Ctx<'a> {
     host: &'a Handle,
     /// The calling thread is in the host namespace already.
     in_host: bool,
+    /// Announcement senders kept across attaches.
+    senders: Option<&'a crate::announce::SenderPool>,
     pod_ns: Option<Netns>,
     pod_ino: u64,
     pod: Option<Handle>,
@@ -162,6 +168,21 @@ impl Ctx<'_> {
     }
     fn pod_ns(&self) -> &Netns {
         self.pod_ns.as_ref().expect("pod netns opened before pod steps")
+    }
+
+    /// Waits until the pod's link `index` is operationally up, at most
+    /// [`OPER_UP_WAIT`]; then goes on either way (the pod is wired, only
+    /// its first packets may be lost).
+    fn wait_oper_up(&self, index: u32) -> Result<()> {
+        let t = std::time::Instant::now();
+        while !self.pod().link_oper_up(index)? {
+            if t.elapsed() >= OPER_UP_WAIT {
+                log::warn!("floatip: pod link {index} not operationally up after {OPER_UP_WAIT:?}; announcing anyway");
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        Ok(())
     }
 
     /// Marks the start of a step; a test can make step N fail here.
@@ -285,6 +306,7 @@ impl FloatingIp {
             host_ino: site.host_ino,
             host: site.host,
             in_host: site.in_host,
+            senders: site.senders,
             pod_ns: None,
             pod_ino: 0,
             pod: None,
@@ -665,9 +687,32 @@ impl FloatingIp {
                 let mac = mac.ok_or_else(|| Error::invalid("announce", &ifname, "the interface has no MAC address"))?;
                 let ips: Vec<IpAddr> = self.addrs().map(|a| a.address.addr()).collect();
                 cx.step("announce")?;
-                let a = Announcer::with_link(cx.host_ns, ifindex, &ifname, mac)?;
+                // Not before the pod can answer: its end went up first,
+                // while the host end was down, and transmits only once the
+                // link watcher has seen the carrier. Announced earlier, the
+                // first ARP reply the pod sends is dropped and the host
+                // asks again a second later (seen in 1 of ~30 attaches on a
+                // busy machine).
+                cx.wait_oper_up(pod_if.index)?;
                 let first = AnnounceOptions { count: 1, mac: Some(mac), ..*opts };
-                let frames = a.send_round(&ips, &first)?;
+                // A single round goes out on a sender the Host keeps (its
+                // socket's close would wait for an RCU grace period); more
+                // rounds on a socket of their own, which the background
+                // sender closes off this path. A kept sender that fails
+                // (its interface re-created, say) is replaced.
+                let kept = if opts.count == 1 { cx.senders.and_then(|p| p.take(ifindex)) } else { None };
+                let sent = match kept {
+                    Some(a) => a.send_round(&ips, &first).ok().map(|f| (a, f)),
+                    None => None,
+                };
+                let (a, frames) = match sent {
+                    Some(x) => x,
+                    None => {
+                        let a = Announcer::with_link(cx.host_ns, ifindex, &ifname, mac)?;
+                        let f = a.send_round(&ips, &first)?;
+                        (a, f)
+                    }
+                };
                 let list: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
                 cx.announced.push(format!(
                     "announce {} from dev {ifname} ({mac}), round 1 of {}",
@@ -695,7 +740,13 @@ impl FloatingIp {
                 register_announcement(cx.host_ino, &self.attachment_id, bg.stopper());
                 Some(bg)
             }
-            _ => None,
+            Some((a, ..)) => {
+                if let Some(p) = cx.senders {
+                    p.put(a);
+                }
+                None
+            }
+            None => None,
         };
         Ok(Attached {
             attachment_id: self.attachment_id.clone(),
