@@ -19,7 +19,8 @@
 //! a sample of pods, the peer's echoes lost before the first reply.
 //!
 //! Methods: `floatip` (a kept `Host`, one announcement round per attach),
-//! `floatip-3rounds` (the default three rounds), `recipe` (the write-up:
+//! `floatip-3rounds` (the default three rounds), `floatip-Tthreads` (one
+//! `Host`, T threads of the agent attaching at once), `recipe` (the write-up:
 //! per pod, attach without announcing, then `arping -c 2 -A -I up0 IP`
 //! with `ip_nonlocal_bind=1`, waited for), `recipe-parallel` (the same
 //! arpings, not waited for), `no-announce` (floatip without announcing:
@@ -27,7 +28,7 @@
 //! `--no-announce-bound`, 60 s).
 //!
 //! `--pods N` (200) for the side by side, `--reps R` (3) repetitions of
-//! the fast methods (floatip, floatip-3rounds, recipe-parallel), the
+//! the fast methods (all but the recipe and no-announce), the
 //! median reported; then floatip and recipe-parallel alone at every N of
 //! `--sweep` (50,100,200) for the curve against N. `--scale`: N = 1,000,
 //! sweep 50,100,200,500,1000, the recipe cut off at 300 s (it takes ~2 s
@@ -151,7 +152,7 @@ fn parse_args() -> Result<Args, String> {
         vec![50, 100, 200]
     });
     a.methods = methods.unwrap_or_else(|| {
-        ["floatip", "floatip-3rounds", "recipe-parallel", "no-announce", "recipe"]
+        ["floatip", "floatip-3rounds", "floatip-2threads", "recipe-parallel", "no-announce", "recipe"]
             .iter()
             .filter(|m| !a.smoke || **m != "floatip-3rounds")
             .map(|m| Method::parse(m).expect("known"))

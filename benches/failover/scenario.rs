@@ -65,6 +65,10 @@ pub enum Method {
     /// floatip with a kept `Host`, announcing `rounds` rounds (the first
     /// before each attach returns).
     Floatip { rounds: u32 },
+    /// floatip with a kept `Host` shared by `threads` threads of the agent
+    /// that attach pods at once (one round each), as a node agent that
+    /// starts several pods at a time does.
+    FloatipThreads { threads: usize },
     /// The write-up's recipe, pod after pod: attach (floatip,
     /// `no_announce()`), then `arping -c 2 -A -I up0 IP`, waited for, with
     /// `ip_nonlocal_bind=1` on hostB.
@@ -83,6 +87,7 @@ impl Method {
         match self {
             Method::Floatip { rounds: 1 } => "floatip".into(),
             Method::Floatip { rounds } => format!("floatip-{rounds}rounds"),
+            Method::FloatipThreads { threads } => format!("floatip-{threads}threads"),
             Method::Recipe => "recipe".into(),
             Method::RecipeParallel => "recipe-parallel".into(),
             Method::NoAnnounce => "no-announce".into(),
@@ -97,8 +102,12 @@ impl Method {
             "recipe-parallel" => Method::RecipeParallel,
             "no-announce" => Method::NoAnnounce,
             _ => {
-                let r = s.strip_prefix("floatip-")?.strip_suffix("rounds")?.parse().ok()?;
-                Method::Floatip { rounds: r }
+                let rest = s.strip_prefix("floatip-")?;
+                if let Some(t) = rest.strip_suffix("threads") {
+                    Method::FloatipThreads { threads: t.parse().ok().filter(|t| *t > 0)? }
+                } else {
+                    Method::Floatip { rounds: rest.strip_suffix("rounds")?.parse().ok()? }
+                }
             }
         })
     }
@@ -274,12 +283,44 @@ fn agent(
         let host = Host::current().map_err(|e| e.to_string())?;
         let announce = match method {
             Method::Floatip { rounds } => Some(AnnounceOptions { count: rounds, ..Default::default() }),
+            Method::FloatipThreads { .. } => Some(AnnounceOptions { count: 1, ..Default::default() }),
             _ => None,
         };
         let specs: Vec<FloatingIp> = (0..n).map(|k| spec(NetnsRef::Current, run, 'b', k, announce)).collect();
         let _ = ready.send(());
         let t0 = go.recv().map_err(|_| "no start".to_string())?;
         let mut out = AgentOut { attached: vec![None; n], ..Default::default() };
+        if let Method::FloatipThreads { threads } = method {
+            // Threads started here are in hostB's namespace too.
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let attached = std::sync::Mutex::new(vec![None; n]);
+            let error = std::sync::Mutex::new(None);
+            std::thread::scope(|sc| {
+                for _ in 0..threads {
+                    sc.spawn(|| loop {
+                        let k = next.fetch_add(1, Ordering::SeqCst);
+                        if k >= n || stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        match host.attach(&specs[k]) {
+                            Ok(_) => attached.lock().unwrap_or_else(|p| p.into_inner())[k] = Some(t0.elapsed()),
+                            Err(e) => {
+                                *error.lock().unwrap_or_else(|p| p.into_inner()) =
+                                    Some(format!("attach of pod {k} on hostB: {e}"));
+                                stop.store(true, Ordering::SeqCst);
+                                break;
+                            }
+                        }
+                    });
+                }
+            });
+            if let Some(e) = error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                return Err(e);
+            }
+            out.attached = attached.into_inner().unwrap_or_else(|p| p.into_inner());
+            out.attach_end = out.attached.iter().all(Option::is_some).then(|| t0.elapsed());
+            return Ok(out);
+        }
         let mut children: Vec<Child> = Vec::new();
         for (k, s) in specs.iter().enumerate() {
             if stop.load(Ordering::Relaxed) {
@@ -345,8 +386,8 @@ pub struct Run {
     pub peer_naming_b: usize,
     pub gw_naming_b: usize,
     pub gw_absent: usize,
-    /// Pods that answered an echo after the run (checked when every pod
-    /// was reachable), of n.
+    /// Measured pods that answered an echo after the run (checked when
+    /// every one was reachable).
     pub verified: Option<usize>,
     pub arping_failed: usize,
     /// The machine's ARP table during the run.
@@ -523,7 +564,7 @@ pub fn run(method: Method, cfg: &Config) -> Result<Run, String> {
         ..Default::default()
     };
     if r.convergence().is_some() && r.attach_end.is_some() {
-        r.verified = Some(n - verify(&lan, cfg.run, &ips)?.len());
+        r.verified = Some(pods.len() - verify(&lan, cfg.run, &pods)?.len());
     }
 
     // Clean up: every pod detached on hostB (its namespace goes with it)
@@ -565,18 +606,19 @@ fn flush_neighbours(ns: &Netns) -> Result<(), String> {
     flush_neighbours_of(ns, None)
 }
 
-/// Every pod answers an echo from the peer now: 32 at a time, each batch's
+/// Every one of `pods` answers an echo from the peer now: 32 at a time, each batch's
 /// new entries (hostB's for the pods, the pods' own) deleted after it, so
 /// that the machine's table stays small. The pods that did not answer.
-fn verify(lan: &Lan, run: usize, ips: &[Ipv4Addr]) -> Result<Vec<Ipv4Addr>, String> {
+fn verify(lan: &Lan, run: usize, pods: &[usize]) -> Result<Vec<Ipv4Addr>, String> {
     let e = |x: floatip::Error| x.to_string();
     let mut lost = Vec::new();
-    for (c, chunk) in ips.chunks(32).enumerate() {
+    for (c, chunk) in pods.chunks(32).enumerate() {
         check_stop()?;
-        lost.extend(echo_all(&lan.peer.ns, chunk, 0x6610 + (c % 16) as u16, Duration::from_secs(3))?);
-        let want: std::collections::HashSet<std::net::IpAddr> = chunk.iter().map(|ip| (*ip).into()).collect();
+        let ips: Vec<Ipv4Addr> = chunk.iter().map(|&k| pod_ip(k)).collect();
+        lost.extend(echo_all(&lan.peer.ns, &ips, 0x6610 + (c % 16) as u16, Duration::from_secs(3))?);
+        let want: std::collections::HashSet<std::net::IpAddr> = ips.iter().map(|ip| (*ip).into()).collect();
         flush_neighbours_of(&lan.host_b.ns, Some(&want))?;
-        for k in c * 32..c * 32 + chunk.len() {
+        for &k in chunk {
             flush_neighbours(&Netns::open(&pod_netns(run, 'b', k)).map_err(e)?)?;
         }
     }
