@@ -118,8 +118,11 @@ impl Handle {
     pub fn addrs(&self, index: Option<u32>) -> Result<Vec<Address>> {
         let mut m = AddressMessage::default();
         m.header.index = index.unwrap_or(0);
-        let v =
-            self.dump("RTM_GETADDR", || format!("dump ifindex {index:?} in {}", self.netns()), Rt::GetAddress(m))?;
+        let what = || match index {
+            Some(i) => format!("dump ifindex {i} in {}", self.netns()),
+            None => format!("dump all links in {}", self.netns()),
+        };
+        let v = self.dump("RTM_GETADDR", what, Rt::GetAddress(m))?;
         let mut out = Vec::new();
         for r in v {
             let Rt::NewAddress(m) = r else { continue };

@@ -359,12 +359,13 @@ impl Announcer {
 }
 
 /// Senders kept for reuse, per interface index: a kept
-/// [`Host`](crate::Host)'s attaches announce their first round on one of
-/// these instead of opening a socket and closing it again. Why: the last
-/// close of an `AF_PACKET` socket waits for an RCU grace period
-/// (`packet_release()` calls `synchronize_net()`: 4-13 ms measured here),
-/// which an attach that announces one round would otherwise pay every
-/// time (a node taking over 1,000 pods: seconds).
+/// [`Host`](crate::Host)'s single-round announcements (an attach's first
+/// round, each pass of its re-announcer) go out on one of these instead of
+/// a socket opened and closed again. Why: the last close of an
+/// `AF_PACKET` socket waits for an RCU grace period (`packet_release()`
+/// calls `synchronize_net()`: 4-13 ms measured here), which an attach that
+/// announces one round would otherwise pay every time (a node taking over
+/// 1,000 pods: seconds).
 #[derive(Debug, Default)]
 pub(crate) struct SenderPool(Mutex<std::collections::HashMap<u32, Vec<Announcer>>>);
 
@@ -372,14 +373,41 @@ pub(crate) struct SenderPool(Mutex<std::collections::HashMap<u32, Vec<Announcer>
 const POOL_PER_LINK: usize = 8;
 
 impl SenderPool {
+    /// Sends one round of `opts` for `ips` on interface `ifindex`
+    /// (`ifname`, in `netns`) from `mac`, on a kept sender when there is
+    /// one, and keeps the sender for the next round. A kept sender that
+    /// fails (its interface re-created, say) is replaced by a new one.
+    pub(crate) fn send_round(
+        &self,
+        netns: &Netns,
+        ifindex: u32,
+        ifname: &str,
+        mac: Mac,
+        ips: &[IpAddr],
+        opts: &AnnounceOptions,
+    ) -> Result<u64> {
+        let round = AnnounceOptions { count: 1, mac: Some(mac), ..*opts };
+        let kept = self.take(ifindex).and_then(|a| a.send_round(ips, &round).ok().map(|f| (a, f)));
+        let (a, frames) = match kept {
+            Some(x) => x,
+            None => {
+                let a = Announcer::with_link(netns, ifindex, ifname, mac)?;
+                let f = a.send_round(ips, &round)?;
+                (a, f)
+            }
+        };
+        self.put(a);
+        Ok(frames)
+    }
+
     /// A kept sender for interface `ifindex`, if there is one.
-    pub(crate) fn take(&self, ifindex: u32) -> Option<Announcer> {
+    fn take(&self, ifindex: u32) -> Option<Announcer> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&ifindex)?.pop()
     }
 
     /// Keeps `a` for the next announcement on its interface (beyond
     /// [`POOL_PER_LINK`] of them it is closed).
-    pub(crate) fn put(&self, a: Announcer) {
+    fn put(&self, a: Announcer) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let kept = map.entry(a.ifindex).or_default();
         if kept.len() < POOL_PER_LINK {

@@ -76,8 +76,9 @@ pub struct Host {
     /// The host namespace's conntrack handle, opened by the first verb
     /// that flushes entries.
     conntrack: conntrack::Lazy,
-    /// The sockets its attaches announce on, kept (see `SenderPool`).
-    senders: crate::announce::SenderPool,
+    /// The sockets its single-round announcements go out on, kept (see
+    /// `SenderPool`); shared with the `Host`s it reopens for its threads.
+    senders: std::sync::Arc<crate::announce::SenderPool>,
 }
 
 /// One verb's view of where the calling thread is.
@@ -426,9 +427,8 @@ impl Host {
         }
         let own = self.reopen()?;
         let protocol = self.route_protocol;
-        let mut senders = crate::floating::Senders::default();
         crate::floating::Reannouncer::start(every, move |report| {
-            own.call(&[])?.site().reannounce_pass(protocol, &opts, &mut senders, report)
+            own.call(&[])?.site().reannounce_pass(protocol, &opts, report)
         })
     }
 
@@ -458,7 +458,7 @@ impl Host {
             route_protocol: self.route_protocol,
             reaper: None,
             conntrack: conntrack::Lazy::default(),
-            senders: Default::default(),
+            senders: self.senders.clone(),
         })
     }
 

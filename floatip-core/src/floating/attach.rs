@@ -172,15 +172,24 @@ impl Ctx<'_> {
 
     /// Waits until the pod's link `index` is operationally up, at most
     /// [`OPER_UP_WAIT`]; then goes on either way (the pod is wired, only
-    /// its first packets may be lost).
+    /// its first packets may be lost). The kernel's link watcher usually
+    /// gets there within a few hundred microseconds (a veth's carrier
+    /// event is urgent), so the first look is at once and the pauses
+    /// between looks double from 50 µs to at most 3.2 ms: a few requests
+    /// when all is well, and few more on a loaded node.
     fn wait_oper_up(&self, index: u32) -> Result<()> {
         let t = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_micros(50);
         while !self.pod().link_oper_up(index)? {
             if t.elapsed() >= OPER_UP_WAIT {
-                log::warn!("floatip: pod link {index} not operationally up after {OPER_UP_WAIT:?}; announcing anyway");
+                log::warn!(
+                    "floatip: pod link {index} not operationally up after {} ms; announcing anyway",
+                    OPER_UP_WAIT.as_millis()
+                );
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_micros(200));
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_micros(3200));
         }
         Ok(())
     }
@@ -698,19 +707,15 @@ impl FloatingIp {
                 // A single round goes out on a sender the Host keeps (its
                 // socket's close would wait for an RCU grace period); more
                 // rounds on a socket of their own, which the background
-                // sender closes off this path. A kept sender that fails
-                // (its interface re-created, say) is replaced.
-                let kept = if opts.count == 1 { cx.senders.and_then(|p| p.take(ifindex)) } else { None };
-                let sent = match kept {
-                    Some(a) => a.send_round(&ips, &first).ok().map(|f| (a, f)),
-                    None => None,
-                };
-                let (a, frames) = match sent {
-                    Some(x) => x,
-                    None => {
+                // sender closes off this path.
+                let (own, frames) = match cx.senders {
+                    Some(pool) if opts.count == 1 => {
+                        (None, pool.send_round(cx.host_ns, ifindex, &ifname, mac, &ips, &first)?)
+                    }
+                    _ => {
                         let a = Announcer::with_link(cx.host_ns, ifindex, &ifname, mac)?;
                         let f = a.send_round(&ips, &first)?;
-                        (a, f)
+                        (Some(a), f)
                     }
                 };
                 let list: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
@@ -719,7 +724,7 @@ impl FloatingIp {
                     list.join(" "),
                     opts.count
                 ));
-                Some((a, ips, AnnounceOptions { mac: Some(mac), ..*opts }, AnnounceReport { rounds: 1, frames }))
+                Some((own, ips, AnnounceOptions { mac: Some(mac), ..*opts }, AnnounceReport { rounds: 1, frames }))
             }
             _ => None,
         };
@@ -735,18 +740,12 @@ impl FloatingIp {
         // The remaining rounds: the first was sent already, so the
         // background sender starts one interval from now.
         let announcement = match announcer {
-            Some((a, ips, opts, first)) if opts.count > 1 => {
+            Some((Some(a), ips, opts, first)) if opts.count > 1 => {
                 let bg = a.spawn_after_first(&ips, opts, first)?;
                 register_announcement(cx.host_ino, &self.attachment_id, bg.stopper());
                 Some(bg)
             }
-            Some((a, ..)) => {
-                if let Some(p) = cx.senders {
-                    p.put(a);
-                }
-                None
-            }
-            None => None,
+            _ => None,
         };
         Ok(Attached {
             attachment_id: self.attachment_id.clone(),

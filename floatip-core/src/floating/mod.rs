@@ -61,7 +61,6 @@ pub use check::Drift;
 pub(crate) use detach::{flush_retired, Teardown};
 pub use inventory::{Attachment, AttachmentState};
 pub use mark::{OwnerMark, RulePlan, TOMBSTONE_GROUP};
-pub(crate) use reannounce::Senders;
 pub use reannounce::{ReannounceReport, Reannouncer};
 pub use spec::{
     default_table, FloatingAddr, FloatingIp, FloatingIpBuilder, Mode, NetnsRef, UplinkArp, DEFAULT_RULE_PRIORITY,

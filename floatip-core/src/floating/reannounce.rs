@@ -111,11 +111,6 @@ impl Drop for Reannouncer {
     }
 }
 
-/// The senders of a re-announcer, one per LAN interface, kept across
-/// passes (an `AF_PACKET` socket's close waits for an RCU grace period).
-#[derive(Default)]
-pub(crate) struct Senders(HashMap<u32, Announcer>);
-
 impl Site<'_> {
     /// One pass: one round for the IPs of every complete routed-mode
     /// attachment, per LAN interface.
@@ -123,7 +118,6 @@ impl Site<'_> {
         &self,
         protocol: u8,
         opts: &AnnounceOptions,
-        senders: &mut Senders,
         report: &mut ReannounceReport,
     ) -> Result<()> {
         let listed = self.list(protocol)?;
@@ -162,14 +156,14 @@ impl Site<'_> {
                     Err(e) => return Err(e),
                 };
                 let Some(mac) = opts.mac.or(link.mac) else { continue };
-                let sender = match senders.0.remove(&link.index) {
-                    Some(s) if s.mac() == mac || opts.mac.is_some() => s,
-                    _ => Announcer::with_link(self.host_ns, link.index, &link.name, mac)?,
-                };
                 let round = AnnounceOptions { count: 1, mac: Some(mac), ..*opts };
-                report.frames += sender.send_round(&ips, &round)?;
+                report.frames += match self.senders {
+                    Some(pool) => pool.send_round(self.host_ns, link.index, &link.name, mac, &ips, &round)?,
+                    None => {
+                        Announcer::with_link(self.host_ns, link.index, &link.name, mac)?.send_round(&ips, &round)?
+                    }
+                };
                 report.announced += ips.len() as u64;
-                senders.0.insert(link.index, sender);
             }
             drop(held);
         }

@@ -37,8 +37,10 @@ use super::{checksum, Mac, WireError};
 pub const TYPE_NEIGHBOR_SOLICIT: u8 = 135;
 /// ICMPv6 type of a Neighbor Advertisement.
 pub const TYPE_NEIGHBOR_ADVERT: u8 = 136;
+/// Length of a Neighbor Solicitation or Advertisement without options.
+pub const ND_HEADER_LEN: usize = 24;
 /// Length of a Neighbor Advertisement without options.
-pub const NA_HEADER_LEN: usize = 24;
+pub const NA_HEADER_LEN: usize = ND_HEADER_LEN;
 /// NDP option type: Source Link-Layer Address.
 pub const OPT_SOURCE_LL_ADDR: u8 = 1;
 /// NDP option type: Target Link-Layer Address.
@@ -164,33 +166,46 @@ pub fn icmpv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, message: &[u8]) -> u16 {
     !checksum::fold(acc)
 }
 
-/// A read/write view of an ICMPv6 Neighbor Advertisement.
+/// A read/write view of an ICMPv6 Neighbor Discovery message with the
+/// layout that Neighbor Solicitations and Neighbor Advertisements share:
+/// type, code, checksum, four bytes of flags (NA) or reserved (NS), the
+/// 16-byte target address, then options.
 ///
-/// The buffer must be exactly the ICMPv6 message (the IPv6 payload), since
-/// the checksum covers all of it. The getters do not check the type field.
-/// See the [module contract](super) for `new_checked`.
+/// [`NeighborAdvertPacket`] and [`NeighborSolicitPacket`] name this view
+/// for the message a caller means; the getters do not check the type
+/// field. The buffer must be exactly the ICMPv6 message (the IPv6
+/// payload), since the checksum covers all of it. See the [module
+/// contract](super) for `new_checked`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NeighborAdvertPacket<T: AsRef<[u8]>> {
+pub struct NdPacket<T: AsRef<[u8]>> {
     buffer: T,
 }
 
-impl<T: AsRef<[u8]>> NeighborAdvertPacket<T> {
+/// A Neighbor Advertisement (type 136): an [`NdPacket`] whose flags byte
+/// holds R, S and O.
+pub type NeighborAdvertPacket<T> = NdPacket<T>;
+
+/// A Neighbor Solicitation (type 135): an [`NdPacket`] whose flags byte is
+/// reserved.
+pub type NeighborSolicitPacket<T> = NdPacket<T>;
+
+impl<T: AsRef<[u8]>> NdPacket<T> {
     /// Wraps a buffer without checking its length.
-    pub const fn new_unchecked(buffer: T) -> NeighborAdvertPacket<T> {
-        NeighborAdvertPacket { buffer }
+    pub const fn new_unchecked(buffer: T) -> NdPacket<T> {
+        NdPacket { buffer }
     }
 
     /// Wraps a buffer and checks that it holds the 24-byte fixed part; no
     /// accessor panics afterwards.
-    pub fn new_checked(buffer: T) -> Result<NeighborAdvertPacket<T>, WireError> {
-        let packet = NeighborAdvertPacket::new_unchecked(buffer);
+    pub fn new_checked(buffer: T) -> Result<NdPacket<T>, WireError> {
+        let packet = NdPacket::new_unchecked(buffer);
         packet.check_len()?;
         Ok(packet)
     }
 
     /// `Err(Truncated)` if the buffer is shorter than 24 bytes.
     pub fn check_len(&self) -> Result<(), WireError> {
-        if self.buffer.as_ref().len() < NA_HEADER_LEN {
+        if self.buffer.as_ref().len() < ND_HEADER_LEN {
             Err(WireError::Truncated)
         } else {
             Ok(())
@@ -202,7 +217,8 @@ impl<T: AsRef<[u8]>> NeighborAdvertPacket<T> {
         self.buffer
     }
 
-    /// ICMPv6 type (136 for a Neighbor Advertisement).
+    /// ICMPv6 type (135 for a Neighbor Solicitation, 136 for a Neighbor
+    /// Advertisement).
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[field::TYPE]
     }
@@ -218,12 +234,14 @@ impl<T: AsRef<[u8]>> NeighborAdvertPacket<T> {
         u16::from_be_bytes([b[0], b[1]])
     }
 
-    /// R, S, O flags (reserved bits dropped).
+    /// R, S, O flags of an advertisement (reserved bits dropped; in a
+    /// solicitation the byte is reserved).
     pub fn flags(&self) -> NaFlags {
         NaFlags::from_bits_truncate(self.buffer.as_ref()[field::FLAGS_RESERVED.start])
     }
 
-    /// Target Address.
+    /// Target Address: the address advertised, resolved or (in a Duplicate
+    /// Address Detection probe) claimed.
     pub fn target_addr(&self) -> Ipv6Addr {
         let mut octets = [0u8; 16];
         octets.copy_from_slice(&self.buffer.as_ref()[field::TARGET]);
@@ -239,9 +257,37 @@ impl<T: AsRef<[u8]>> NeighborAdvertPacket<T> {
     pub fn verify_checksum(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
         icmpv6_checksum(src, dst, self.buffer.as_ref()) == 0
     }
+
+    /// The receiver checks of RFC 4861 sections 7.1.1 and 7.1.2 that both
+    /// messages share, for a message of type `msg_type` in the IPv6 packet
+    /// whose header is `ip`; returns the target address. `multicast_target`
+    /// names the error for a multicast target.
+    fn check_fixed(&self, ip: &Ipv6Repr, msg_type: u8, multicast_target: &'static str) -> Result<Ipv6Addr, WireError> {
+        self.check_len()?;
+        if ip.next_header != NEXT_HEADER_ICMPV6 {
+            return Err(WireError::Unsupported("ipv6 next header"));
+        }
+        if self.msg_type() != msg_type {
+            return Err(WireError::Unsupported("icmpv6 type"));
+        }
+        if ip.hop_limit != NDP_HOP_LIMIT {
+            return Err(WireError::Malformed("ndp hop limit"));
+        }
+        if !self.verify_checksum(&ip.src_addr, &ip.dst_addr) {
+            return Err(WireError::Malformed("icmpv6 checksum"));
+        }
+        if self.msg_code() != 0 {
+            return Err(WireError::Malformed("icmpv6 code"));
+        }
+        let target_addr = self.target_addr();
+        if target_addr.is_multicast() {
+            return Err(WireError::Malformed(multicast_target));
+        }
+        Ok(target_addr)
+    }
 }
 
-impl<T: AsRef<[u8]> + AsMut<[u8]>> NeighborAdvertPacket<T> {
+impl<T: AsRef<[u8]> + AsMut<[u8]>> NdPacket<T> {
     /// Sets the ICMPv6 type.
     pub fn set_msg_type(&mut self, value: u8) {
         self.buffer.as_mut()[field::TYPE] = value;
@@ -257,7 +303,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> NeighborAdvertPacket<T> {
         self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
     }
 
-    /// Sets the flags and zeroes the 29 reserved bits.
+    /// Sets the flags and zeroes the 29 reserved bits (a solicitation
+    /// takes `NaFlags::default()`: all 32 bits reserved, zero).
     pub fn set_flags(&mut self, flags: NaFlags) {
         self.buffer.as_mut()[field::FLAGS_RESERVED].copy_from_slice(&[flags.bits(), 0, 0, 0]);
     }
@@ -279,9 +326,35 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> NeighborAdvertPacket<T> {
         let sum = icmpv6_checksum(src, dst, self.buffer.as_ref());
         self.set_checksum(sum);
     }
+
+    /// Writes a whole message of type `msg_type` with `flags`, `target`
+    /// and at most one link-layer address option of type `ll_kind` into
+    /// the first `len` bytes, with the checksum for `ip`'s addresses.
+    fn emit_fixed(
+        &mut self,
+        ip: &Ipv6Repr,
+        len: usize,
+        msg_type: u8,
+        flags: NaFlags,
+        target: Ipv6Addr,
+        ll: Option<(u8, Mac)>,
+    ) {
+        let mut exact = NdPacket::new_unchecked(&mut self.buffer.as_mut()[..len]);
+        exact.set_msg_type(msg_type);
+        exact.set_msg_code(0);
+        exact.set_flags(flags);
+        exact.set_target_addr(target);
+        if let Some((kind, mac)) = ll {
+            let opt = exact.options_mut();
+            opt[0] = kind;
+            opt[1] = 1; // length in units of 8 bytes
+            opt[2..8].copy_from_slice(&mac.0);
+        }
+        exact.fill_checksum(&ip.src_addr, &ip.dst_addr);
+    }
 }
 
-impl<T: AsRef<[u8]>> AsRef<[u8]> for NeighborAdvertPacket<T> {
+impl<T: AsRef<[u8]>> AsRef<[u8]> for NdPacket<T> {
     fn as_ref(&self) -> &[u8] {
         self.buffer.as_ref()
     }
@@ -322,26 +395,7 @@ impl NeighborAdvertRepr {
         ip: &Ipv6Repr,
         packet: &NeighborAdvertPacket<T>,
     ) -> Result<NeighborAdvertRepr, WireError> {
-        packet.check_len()?;
-        if ip.next_header != NEXT_HEADER_ICMPV6 {
-            return Err(WireError::Unsupported("ipv6 next header"));
-        }
-        if packet.msg_type() != TYPE_NEIGHBOR_ADVERT {
-            return Err(WireError::Unsupported("icmpv6 type"));
-        }
-        if ip.hop_limit != NDP_HOP_LIMIT {
-            return Err(WireError::Malformed("ndp hop limit"));
-        }
-        if !packet.verify_checksum(&ip.src_addr, &ip.dst_addr) {
-            return Err(WireError::Malformed("icmpv6 checksum"));
-        }
-        if packet.msg_code() != 0 {
-            return Err(WireError::Malformed("icmpv6 code"));
-        }
-        let target_addr = packet.target_addr();
-        if target_addr.is_multicast() {
-            return Err(WireError::Malformed("na target multicast"));
-        }
+        let target_addr = packet.check_fixed(ip, TYPE_NEIGHBOR_ADVERT, "na target multicast")?;
         let flags = packet.flags();
         if flags.is_solicited() && ip.dst_addr.is_multicast() {
             return Err(WireError::Malformed("na solicited to multicast"));
@@ -365,18 +419,8 @@ impl NeighborAdvertRepr {
     /// header is the caller's, and must say hop limit 255.)
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, ip: &Ipv6Repr, packet: &mut NeighborAdvertPacket<T>) {
         let len = self.buffer_len();
-        let mut exact = NeighborAdvertPacket::new_unchecked(&mut packet.buffer.as_mut()[..len]);
-        exact.set_msg_type(TYPE_NEIGHBOR_ADVERT);
-        exact.set_msg_code(0);
-        exact.set_flags(self.flags);
-        exact.set_target_addr(self.target_addr);
-        if let Some(mac) = self.target_ll_addr {
-            let opt = exact.options_mut();
-            opt[0] = OPT_TARGET_LL_ADDR;
-            opt[1] = 1; // length in units of 8 bytes
-            opt[2..8].copy_from_slice(&mac.0);
-        }
-        exact.fill_checksum(&ip.src_addr, &ip.dst_addr);
+        let ll = self.target_ll_addr.map(|mac| (OPT_TARGET_LL_ADDR, mac));
+        packet.emit_fixed(ip, len, TYPE_NEIGHBOR_ADVERT, self.flags, self.target_addr, ll);
     }
 }
 
@@ -413,130 +457,9 @@ fn find_ll_addr(mut options: &[u8], kind: u8, wrong_len: &'static str) -> Result
 }
 
 /// Length of a Neighbor Solicitation without options.
-pub const NS_HEADER_LEN: usize = 24;
+pub const NS_HEADER_LEN: usize = ND_HEADER_LEN;
 /// Length of a Source Link-Layer Address option for Ethernet.
 pub const SLLA_OPTION_LEN: usize = 8;
-
-/// A read/write view of an ICMPv6 Neighbor Solicitation: the layout of a
-/// Neighbor Advertisement ([`NeighborAdvertPacket`]) with the flags byte
-/// reserved.
-///
-/// The buffer must be exactly the ICMPv6 message, since the checksum
-/// covers all of it. The getters do not check the type field. See the
-/// [module contract](super) for `new_checked`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NeighborSolicitPacket<T: AsRef<[u8]>> {
-    buffer: T,
-}
-
-impl<T: AsRef<[u8]>> NeighborSolicitPacket<T> {
-    /// Wraps a buffer without checking its length.
-    pub const fn new_unchecked(buffer: T) -> NeighborSolicitPacket<T> {
-        NeighborSolicitPacket { buffer }
-    }
-
-    /// Wraps a buffer and checks that it holds the 24-byte fixed part; no
-    /// accessor panics afterwards.
-    pub fn new_checked(buffer: T) -> Result<NeighborSolicitPacket<T>, WireError> {
-        let packet = NeighborSolicitPacket::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
-    /// `Err(Truncated)` if the buffer is shorter than 24 bytes.
-    pub fn check_len(&self) -> Result<(), WireError> {
-        if self.buffer.as_ref().len() < NS_HEADER_LEN {
-            Err(WireError::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Gives back the wrapped buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// ICMPv6 type (135 for a Neighbor Solicitation).
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[field::TYPE]
-    }
-
-    /// ICMPv6 code (0).
-    pub fn msg_code(&self) -> u8 {
-        self.buffer.as_ref()[field::CODE]
-    }
-
-    /// Checksum field as stored.
-    pub fn checksum(&self) -> u16 {
-        let b = &self.buffer.as_ref()[field::CHECKSUM];
-        u16::from_be_bytes([b[0], b[1]])
-    }
-
-    /// Target Address: the address being resolved (or, in a Duplicate
-    /// Address Detection probe, claimed).
-    pub fn target_addr(&self) -> Ipv6Addr {
-        let mut octets = [0u8; 16];
-        octets.copy_from_slice(&self.buffer.as_ref()[field::TARGET]);
-        Ipv6Addr::from(octets)
-    }
-
-    /// The options area: everything after the fixed 24 bytes.
-    pub fn options(&self) -> &[u8] {
-        &self.buffer.as_ref()[field::OPTIONS]
-    }
-
-    /// Whether the checksum is right for a packet from `src` to `dst`.
-    pub fn verify_checksum(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
-        icmpv6_checksum(src, dst, self.buffer.as_ref()) == 0
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> NeighborSolicitPacket<T> {
-    /// Sets the ICMPv6 type.
-    pub fn set_msg_type(&mut self, value: u8) {
-        self.buffer.as_mut()[field::TYPE] = value;
-    }
-
-    /// Sets the ICMPv6 code.
-    pub fn set_msg_code(&mut self, value: u8) {
-        self.buffer.as_mut()[field::CODE] = value;
-    }
-
-    /// Sets the checksum field.
-    pub fn set_checksum(&mut self, value: u16) {
-        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
-    }
-
-    /// Zeroes the 32 reserved bits.
-    pub fn clear_reserved(&mut self) {
-        self.buffer.as_mut()[field::FLAGS_RESERVED].fill(0);
-    }
-
-    /// Sets the Target Address.
-    pub fn set_target_addr(&mut self, addr: Ipv6Addr) {
-        self.buffer.as_mut()[field::TARGET].copy_from_slice(&addr.octets());
-    }
-
-    /// The options area, writable.
-    pub fn options_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer.as_mut()[field::OPTIONS]
-    }
-
-    /// Computes the checksum over the whole buffer for a packet from `src`
-    /// to `dst` and stores it.
-    pub fn fill_checksum(&mut self, src: &Ipv6Addr, dst: &Ipv6Addr) {
-        self.set_checksum(0);
-        let sum = icmpv6_checksum(src, dst, self.buffer.as_ref());
-        self.set_checksum(sum);
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for NeighborSolicitPacket<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-}
 
 /// A Neighbor Solicitation, with at most the Source Link-Layer Address
 /// option (other options, such as a DAD nonce, are skipped on parse and
@@ -574,26 +497,7 @@ impl NeighborSolicitRepr {
         ip: &Ipv6Repr,
         packet: &NeighborSolicitPacket<T>,
     ) -> Result<NeighborSolicitRepr, WireError> {
-        packet.check_len()?;
-        if ip.next_header != NEXT_HEADER_ICMPV6 {
-            return Err(WireError::Unsupported("ipv6 next header"));
-        }
-        if packet.msg_type() != TYPE_NEIGHBOR_SOLICIT {
-            return Err(WireError::Unsupported("icmpv6 type"));
-        }
-        if ip.hop_limit != NDP_HOP_LIMIT {
-            return Err(WireError::Malformed("ndp hop limit"));
-        }
-        if !packet.verify_checksum(&ip.src_addr, &ip.dst_addr) {
-            return Err(WireError::Malformed("icmpv6 checksum"));
-        }
-        if packet.msg_code() != 0 {
-            return Err(WireError::Malformed("icmpv6 code"));
-        }
-        let target_addr = packet.target_addr();
-        if target_addr.is_multicast() {
-            return Err(WireError::Malformed("ns target multicast"));
-        }
+        let target_addr = packet.check_fixed(ip, TYPE_NEIGHBOR_SOLICIT, "ns target multicast")?;
         let source_ll_addr = find_ll_addr(packet.options(), OPT_SOURCE_LL_ADDR, "slla length")?;
         if ip.src_addr.is_unspecified() {
             if !is_solicited_node(&ip.dst_addr) {
@@ -620,18 +524,8 @@ impl NeighborSolicitRepr {
     /// `ip.dst_addr` (only the addresses of `ip` are used).
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, ip: &Ipv6Repr, packet: &mut NeighborSolicitPacket<T>) {
         let len = self.buffer_len();
-        let mut exact = NeighborSolicitPacket::new_unchecked(&mut packet.buffer.as_mut()[..len]);
-        exact.set_msg_type(TYPE_NEIGHBOR_SOLICIT);
-        exact.set_msg_code(0);
-        exact.clear_reserved();
-        exact.set_target_addr(self.target_addr);
-        if let Some(mac) = self.source_ll_addr {
-            let opt = exact.options_mut();
-            opt[0] = OPT_SOURCE_LL_ADDR;
-            opt[1] = 1; // length in units of 8 bytes
-            opt[2..8].copy_from_slice(&mac.0);
-        }
-        exact.fill_checksum(&ip.src_addr, &ip.dst_addr);
+        let ll = self.source_ll_addr.map(|mac| (OPT_SOURCE_LL_ADDR, mac));
+        packet.emit_fixed(ip, len, TYPE_NEIGHBOR_SOLICIT, NaFlags::default(), self.target_addr, ll);
     }
 }
 

@@ -61,7 +61,9 @@ pub use garp::{
     build_garp, build_garp_reply, build_garp_request, build_unsolicited_na, classify, Announcement, ArpForm, ArpFrame,
     GarpOptions, NaFrame, NaOptions,
 };
-pub use icmpv6::{NaFlags, NeighborAdvertPacket, NeighborAdvertRepr, NeighborSolicitPacket, NeighborSolicitRepr};
+pub use icmpv6::{
+    NaFlags, NdPacket, NeighborAdvertPacket, NeighborAdvertRepr, NeighborSolicitPacket, NeighborSolicitRepr,
+};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
 pub use probe::{build_arp_probe, build_arp_request, build_dad_ns, find_conflict, Claim, Conflict};
 
