@@ -231,15 +231,6 @@ fn a_reattach_before_the_reapers_pass_keeps_the_new_flows() {
     assert_eq!(of(&lan.host_a, "10.0.0.190"), Vec::<String>::new());
 }
 
-/// HostB's uplink in a bridge with hostB's address on it, for bridge mode.
-fn bridge_uplink(ns: &TestNs) {
-    ns.ip("link add br0 type bridge");
-    ns.ip("addr del 10.0.0.3/23 dev up0");
-    ns.ip("link set up0 master br0");
-    ns.ip("addr add 10.0.0.3/23 dev br0");
-    ns.ip("link set br0 up");
-}
-
 /// `conntrack_flush(false)` leaves the entries through attach and detach,
 /// and so does bridge mode by default (the host does not route the pod's
 /// traffic there); bridge mode with the option on deletes them.
@@ -258,7 +249,7 @@ fn the_off_switch_and_bridge_mode_keep_the_entries() {
     off.detach().unwrap();
     assert_eq!(of(&lan.host_a, "10.0.0.170").len(), 1, "off: kept by detach");
 
-    bridge_uplink(&lan.host_b);
+    netlab::bridge_uplink_ip(&lan.host_b);
     let bridged = |id: &str, pod: &TestNs, ip: &str| {
         FloatingIp::builder(id, "up0")
             .host_netns(NetnsRef::Name(lan.host_b.name.clone()))

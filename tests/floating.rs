@@ -3,7 +3,7 @@
 
 use floatip::floating::{FloatingIp, NetnsRef, UplinkArp};
 use floatip::{ErrorKind, Route};
-use netlab::{find, Lan, TestNs, HOST_A_MAC, HOST_B_MAC};
+use netlab::{bridge_uplink, find, Lan, TestNs, HOST_A_MAC, HOST_B_MAC};
 
 /// A routed-mode spec for a pod named `pod` on `host` (a Lan member).
 fn spec(host: &TestNs, pod: &TestNs, key: &str, ip: &str) -> floatip::floating::FloatingIpBuilder {
@@ -130,19 +130,6 @@ fn blanket_proxy_arp_option() {
     assert!(lan.host_a.ip_json("neigh show proxy").is_empty());
     assert!(lan.peer.ping("10.0.0.120"));
     assert!(f.check().unwrap().is_empty());
-}
-
-/// Moves hostB's uplink into a bridge `br0`, as the write-up's bridge mode
-/// does (the host address moves to the bridge).
-fn bridge_uplink(host: &TestNs) {
-    let hb = host.handle();
-    hb.bridge_add(&"br0".parse().unwrap()).unwrap();
-    let br = hb.link_get("br0").unwrap().index;
-    let up0 = hb.link_get("up0").unwrap().index;
-    hb.addr_del(up0, "10.0.0.3/23".parse().unwrap()).unwrap();
-    hb.link_set_master(up0, Some(br)).unwrap();
-    hb.addr_add(br, "10.0.0.3/23".parse().unwrap(), Default::default()).unwrap();
-    hb.link_set_up(br).unwrap();
 }
 
 #[test]

@@ -429,6 +429,31 @@ impl Lan {
     }
 }
 
+/// Moves hostB's uplink into a bridge `br0`, as the write-up's bridge mode
+/// does (the host address moves to the bridge). Through netlink, so the
+/// address on `br0` gets its broadcast (`brd 10.0.1.255`).
+pub fn bridge_uplink(host: &TestNs) {
+    let hb = host.handle();
+    hb.bridge_add(&"br0".parse().unwrap()).unwrap();
+    let br = hb.link_get("br0").unwrap().index;
+    let up0 = hb.link_get("up0").unwrap().index;
+    hb.addr_del(up0, "10.0.0.3/23".parse().unwrap()).unwrap();
+    hb.link_set_master(up0, Some(br)).unwrap();
+    hb.addr_add(br, "10.0.0.3/23".parse().unwrap(), Default::default()).unwrap();
+    hb.link_set_up(br).unwrap();
+}
+
+/// hostB's uplink in a bridge with hostB's address on it, for bridge mode:
+/// the steps of [`bridge_uplink`] with `ip`, whose `addr add` (no `brd`)
+/// leaves the address on `br0` without a broadcast.
+pub fn bridge_uplink_ip(ns: &TestNs) {
+    ns.ip("link add br0 type bridge");
+    ns.ip("addr del 10.0.0.3/23 dev up0");
+    ns.ip("link set up0 master br0");
+    ns.ip("addr add 10.0.0.3/23 dev br0");
+    ns.ip("link set br0 up");
+}
+
 impl TestNs {
     /// `ping -c 1 -W 1 DST` from this namespace: true when a reply came.
     pub fn ping(&self, dst: &str) -> bool {

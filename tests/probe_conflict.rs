@@ -204,14 +204,7 @@ fn another_nodes_probe_is_a_conflict() {
 #[test]
 fn bridge_mode_reattach_is_not_a_conflict() {
     let lan = Lan::new("pzbr");
-    let hb = lan.host_b.handle();
-    hb.bridge_add(&"br0".parse().unwrap()).unwrap();
-    let br = hb.link_get("br0").unwrap().index;
-    let up0 = hb.link_get("up0").unwrap().index;
-    hb.addr_del(up0, "10.0.0.3/23".parse().unwrap()).unwrap();
-    hb.link_set_master(up0, Some(br)).unwrap();
-    hb.addr_add(br, "10.0.0.3/23".parse().unwrap(), Default::default()).unwrap();
-    hb.link_set_up(br).unwrap();
+    netlab::bridge_uplink(&lan.host_b);
     let pod = TestNs::new("pzbr-pod");
     let f = probed(spec(&lan.host_b, &pod, "default/bridged").ipv4("10.0.0.166/23", "10.0.0.1").bridge("br0"));
     assert_eq!(f.attach().unwrap().probe.unwrap().conflict, None);

@@ -37,15 +37,6 @@ fn tombstones(ns: &TestNs) -> Vec<String> {
         .collect()
 }
 
-/// hostB's uplink in a bridge with hostB's address on it, for bridge mode.
-fn bridge_uplink(ns: &TestNs) {
-    ns.ip("link add br0 type bridge");
-    ns.ip("addr del 10.0.0.3/23 dev up0");
-    ns.ip("link set up0 master br0");
-    ns.ip("addr add 10.0.0.3/23 dev br0");
-    ns.ip("link set br0 up");
-}
-
 /// What a retired veth must look like before the reaper has run: down, in
 /// the tombstone group, nothing of the node's routing pointing at it, and
 /// no verb taking it for a live attachment.
@@ -101,7 +92,7 @@ fn flush_leaves_what_a_synchronous_detach_leaves() {
             "ipv6" => (b.ipv6("2001:db8::120/64", "2001:db8::1"), "2001:db8::120"),
             "dual" => (b.ipv4("10.0.0.120/23", "10.0.0.1").ipv6("2001:db8::120/64", "2001:db8::1"), "2001:db8::120"),
             "bridge" => {
-                bridge_uplink(&lan.host_b);
+                netlab::bridge_uplink_ip(&lan.host_b);
                 (b.ipv4("10.0.0.121/23", "10.0.0.1").bridge("br0"), "10.0.0.121")
             }
             "vlan" => {

@@ -1,17 +1,17 @@
 //! `Announcer`: gratuitous ARP and unsolicited Neighbor Advertisements,
 //! blocking or in the background.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use floatip::announce::{AnnounceOptions, AnnounceReport, Announcer, ArpMode, BackgroundAnnounce};
 use floatip::Netns;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::args::{mac_text, IpArg, MacArg, NameArg, NetnsArg};
 use crate::errors::{invalid, to_pyerr};
 use crate::gil::without_gil;
+use crate::running::Running;
 
 /// How to announce: ``count`` rounds (the first at once), ``interval``
 /// seconds apart; per round for each IPv4 address the ARP forms of ``arp``
@@ -285,20 +285,12 @@ impl PyAnnouncer {
 /// Either call may be made once.
 #[pyclass(frozen, module = "floatip", name = "BackgroundAnnounce")]
 pub(crate) struct PyBackgroundAnnounce {
-    inner: Mutex<Option<BackgroundAnnounce>>,
+    inner: Running<BackgroundAnnounce>,
 }
 
 impl PyBackgroundAnnounce {
     pub(crate) fn wrap(bg: Option<BackgroundAnnounce>) -> Self {
-        PyBackgroundAnnounce { inner: Mutex::new(bg) }
-    }
-
-    fn take(&self) -> PyResult<BackgroundAnnounce> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .ok_or_else(|| PyValueError::new_err("this announcement was already waited for or stopped"))
+        PyBackgroundAnnounce { inner: Running::new(bg, "this announcement was already waited for or stopped") }
     }
 }
 
@@ -307,17 +299,17 @@ impl PyBackgroundAnnounce {
     /// True once the last round was sent, or the sender stopped or failed.
     #[getter]
     fn finished(&self) -> bool {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_none_or(BackgroundAnnounce::is_finished)
+        self.inner.peek(|bg| bg.is_none_or(BackgroundAnnounce::is_finished))
     }
     /// Waits (GIL released) for the last round; returns what was sent, or
     /// raises the error a round met.
     fn wait(&self, py: Python<'_>) -> PyResult<PyAnnounceReport> {
-        let bg = self.take()?;
+        let bg = self.inner.take()?;
         without_gil(py, || bg.wait()).map(PyAnnounceReport::from)
     }
     /// Stops before the next round; returns what was sent.
     fn stop(&self, py: Python<'_>) -> PyResult<PyAnnounceReport> {
-        let bg = self.take()?;
+        let bg = self.inner.take()?;
         without_gil(py, || bg.stop()).map(PyAnnounceReport::from)
     }
     fn __repr__(&self) -> String {

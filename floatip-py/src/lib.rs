@@ -19,6 +19,7 @@ mod handle;
 mod host;
 mod netns;
 mod probe;
+mod running;
 mod values;
 mod watch;
 

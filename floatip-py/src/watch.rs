@@ -1,13 +1,10 @@
 //! `Watcher`: the reconcile thread of a `Host`, from Python.
 
-use std::sync::Mutex;
-
-use floatip::floating::Reannouncer;
+use floatip::floating::{ReannounceReport, Reannouncer};
 use floatip::{WatchReport, Watcher};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::gil::without_gil;
+use crate::running::{Running, Stop};
 
 /// What a watcher did: reconcile passes, repairs, socket overruns, and for
 /// each pass that repaired something the seconds from the first event of
@@ -47,12 +44,19 @@ impl PyWatchReport {
 /// ``stop()`` it (or use it as a context manager); it stops within 0.1 s.
 #[pyclass(frozen, module = "floatip", name = "Watcher")]
 pub(crate) struct PyWatcher {
-    inner: Mutex<Option<Watcher>>,
+    inner: Running<Watcher>,
 }
 
 impl PyWatcher {
     pub(crate) fn wrap(w: Watcher) -> Self {
-        PyWatcher { inner: Mutex::new(Some(w)) }
+        PyWatcher { inner: Running::new(Some(w), "this watcher was already stopped") }
+    }
+}
+
+impl Stop for Watcher {
+    type Report = WatchReport;
+    fn stop(self) -> floatip::Result<WatchReport> {
+        Watcher::stop(self)
     }
 }
 
@@ -61,28 +65,19 @@ impl PyWatcher {
     /// True while the watcher thread runs.
     #[getter]
     fn running(&self) -> bool {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(Watcher::is_running)
+        self.inner.peek(|w| w.is_some_and(Watcher::is_running))
     }
     /// Stops the watcher (GIL released) and returns what it did, or raises
     /// the error that ended it. Once only.
     fn stop(&self, py: Python<'_>) -> PyResult<PyWatchReport> {
-        let w = self
-            .inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .ok_or_else(|| PyValueError::new_err("this watcher was already stopped"))?;
-        without_gil(py, || w.stop()).map(PyWatchReport::from)
+        self.inner.stop(py).map(PyWatchReport::from)
     }
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
-        if self.inner.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
-            self.stop(py)?;
-        }
-        Ok(false)
+        self.inner.exit(py)
     }
     fn __repr__(&self) -> String {
         format!("Watcher(running={})", if self.running() { "True" } else { "False" })
@@ -105,6 +100,18 @@ pub(crate) struct PyReannounceReport {
     failed: u64,
 }
 
+impl From<ReannounceReport> for PyReannounceReport {
+    fn from(r: ReannounceReport) -> Self {
+        PyReannounceReport {
+            passes: r.passes,
+            announced: r.announced,
+            frames: r.frames,
+            busy: r.busy,
+            failed: r.failed,
+        }
+    }
+}
+
 #[pymethods]
 impl PyReannounceReport {
     fn __repr__(&self) -> String {
@@ -120,12 +127,19 @@ impl PyReannounceReport {
 /// host, every period. ``stop()`` it (or use it as a context manager).
 #[pyclass(frozen, module = "floatip", name = "Reannouncer")]
 pub(crate) struct PyReannouncer {
-    inner: Mutex<Option<Reannouncer>>,
+    inner: Running<Reannouncer>,
 }
 
 impl PyReannouncer {
     pub(crate) fn wrap(r: Reannouncer) -> Self {
-        PyReannouncer { inner: Mutex::new(Some(r)) }
+        PyReannouncer { inner: Running::new(Some(r), "this re-announcer was already stopped") }
+    }
+}
+
+impl Stop for Reannouncer {
+    type Report = ReannounceReport;
+    fn stop(self) -> floatip::Result<ReannounceReport> {
+        Ok(Reannouncer::stop(self))
     }
 }
 
@@ -133,33 +147,16 @@ impl PyReannouncer {
 impl PyReannouncer {
     /// Stops it (GIL released, at once) and returns what it did. Once only.
     fn stop(&self, py: Python<'_>) -> PyResult<PyReannounceReport> {
-        let r = self
-            .inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .ok_or_else(|| PyValueError::new_err("this re-announcer was already stopped"))?;
-        let r = without_gil(py, || Ok::<_, floatip::Error>(r.stop()))?;
-        Ok(PyReannounceReport {
-            passes: r.passes,
-            announced: r.announced,
-            frames: r.frames,
-            busy: r.busy,
-            failed: r.failed,
-        })
+        self.inner.stop(py).map(PyReannounceReport::from)
     }
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
-        if self.inner.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
-            self.stop(py)?;
-        }
-        Ok(false)
+        self.inner.exit(py)
     }
     fn __repr__(&self) -> String {
-        let running = self.inner.lock().unwrap_or_else(|p| p.into_inner()).is_some();
-        format!("Reannouncer(running={})", if running { "True" } else { "False" })
+        format!("Reannouncer(running={})", if self.inner.held() { "True" } else { "False" })
     }
 }
