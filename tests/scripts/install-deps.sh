@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make test` / `make demo` use, only when missing, on a fresh
 # Debian machine: the Debian tools the tests drive as independent peers and
-# readers, and (with --python) a virtualenv with maturin, pytest and mypy.
+# readers (the Python venv with maturin, pytest and mypy is made by
+# tests/scripts/test-python.sh).
 set -euo pipefail
 
 need=()
