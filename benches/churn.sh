@@ -24,17 +24,10 @@
 # /usr/lib/cni/ptp (tests/scripts/install-deps.sh; skipped if missing).
 # Results: target/compare/churn.json.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD
-out=$root/target/compare
-cargo=${CARGO:-cargo}
-bin=${CARGO_TARGET_DIR:-$root/target}/release
+. "$(dirname "$0")/common.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "churn.sh: needs root (it creates network namespaces)" >&2
-  exit 1
-fi
-command -v ip >/dev/null || { echo "churn.sh: ip is missing (make deps installs it)" >&2; exit 1; }
+need_root
+need_tools ip
 
 "$cargo" build --quiet --release -p floatip-benches --bin compare
 "$cargo" build --quiet --release -p floatip-core --features cni --bin floatip-cni

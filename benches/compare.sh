@@ -24,11 +24,7 @@
 # Python binding when it is there (the method is reported as skipped if not).
 # Results: target/compare/results.json and target/compare/compare.png.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD
-out=$root/target/compare
-venv=$out/venv
-cargo=${CARGO:-cargo}
+. "$(dirname "$0")/common.sh"
 
 smoke=0
 docs=0
@@ -53,31 +49,20 @@ for a in "$@"; do
   prev=$a
 done
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "compare.sh: needs root (it creates network namespaces)" >&2
-  exit 1
-fi
-for tool in ip bash python3; do
-  command -v "$tool" >/dev/null || { echo "compare.sh: $tool is missing (make deps installs it)" >&2; exit 1; }
-done
+need_root
+need_tools ip bash python3
 
 # Python tools for the pyroute2 method and the plot, pinned, in a venv of
 # the harness's own (never the system Python, never the binding's .venv).
 mkdir -p "$out"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-want=(pyroute2==0.9.7)
-[ "$smoke" = 1 ] || want+=(matplotlib)
-if ! "$venv/bin/python" -c 'import pyroute2' 2>/dev/null \
-   || { [ "$smoke" = 0 ] && ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; }; then
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "${want[@]}"
-fi
+want=(pyroute2=pyroute2==0.9.7)
+[ "$smoke" = 1 ] || want+=(matplotlib=matplotlib)
+venv_need "${want[@]}"
 
 "$cargo" build --quiet --release -p floatip-benches --bin compare
 
 floatip_python=$root/.venv/bin/python
-"${CARGO_TARGET_DIR:-$root/target}/release/compare" --out "$out" \
+"$bin/compare" --out "$out" \
   --pyroute2-python "$venv/bin/python" \
   --floatip-python "$floatip_python" \
   --worker "$root/benches/compare/worker.py" \

@@ -21,11 +21,7 @@
 # made as benches/compare.sh makes it). Results: target/compare/failover.json
 # and target/compare/failover.png.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD
-out=$root/target/compare
-venv=$out/venv
-cargo=${CARGO:-cargo}
+. "$(dirname "$0")/common.sh"
 
 smoke=0
 docs=0
@@ -38,25 +34,15 @@ for a in "$@"; do
   esac
 done
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "failover.sh: needs root (it creates network namespaces)" >&2
-  exit 1
-fi
-for tool in ip arping; do
-  command -v "$tool" >/dev/null || { echo "failover.sh: $tool is missing (make deps installs it)" >&2; exit 1; }
-done
+need_root
+need_tools ip arping
 
 mkdir -p "$out"
 "$cargo" build --quiet --release -p floatip-benches --bin failover
-"${CARGO_TARGET_DIR:-$root/target}/release/failover" --out "$out" "${args[@]}"
+"$bin/failover" --out "$out" "${args[@]}"
 
 if [ "$smoke" = 0 ]; then
-  if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-  fi
-  if ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
-    "$venv/bin/pip" install --quiet --disable-pip-version-check matplotlib
-  fi
+  venv_need matplotlib=matplotlib
   "$venv/bin/python" "$root/benches/failover/plot.py" "$out/failover.json" "$out/failover.png"
   if [ "$docs" = 1 ]; then
     cp "$out/failover.png" "$root/docs/failover.png"

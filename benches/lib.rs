@@ -1,8 +1,11 @@
-//! Shared pieces of floatip's benchmarks: the bare-socket floor.
+//! Shared pieces of floatip's benchmarks: the bare-socket floor, and what
+//! the harness binaries share besides their lab ([`harness`]).
 //!
 //! The floor sends pre-encoded netlink bytes on a plain `NETLINK_ROUTE`
 //! socket and reads the answer, with no library logic at all: it is what the
 //! kernel alone costs, so `floatip / floor` is the library's own overhead.
+
+pub mod harness;
 
 use floatip::Netns;
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_REQUEST};

@@ -75,11 +75,12 @@ use std::time::{Duration, Instant};
 
 use floatip::floating::{FloatingIp, TOMBSTONE_GROUP};
 use floatip::{Host, Netns};
+use floatip_benches::harness::{self, median, repo_root, Argv, Stoppable};
 use serde_json::{json, Value};
 
 use crate::lab::{self, check_stop, settle, Lab, NsThread, GATEWAY, PREFIX, PREFIX_LEN, UPLINK};
 use crate::methods::PyWorker;
-use crate::{median, repo_root, us};
+use crate::us;
 
 /// The churn methods, in table order.
 const METHODS: &[&str] = &["ptp", "floatip-cni", "floatip", "floatip-py", "floatip-sync", "netns"];
@@ -127,47 +128,35 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         shared_run_netns: false,
     };
     let (mut workers, mut per_worker, mut reps, mut detach_pods, mut detach_reps) = (None, None, None, None, None);
-    let mut it = args.iter().cloned();
-    while let Some(arg) = it.next() {
-        let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        let num = |s: String, name: &str| s.parse::<usize>().map_err(|_| format!("{name}: not a number: {s}"));
+    let mut argv = Argv::new(args.iter().cloned());
+    while let Some(arg) = argv.next() {
         match arg.as_str() {
             "--workers" => {
-                let v = val("--workers")?;
-                workers = Some(v.split(',').map(|w| num(w.to_owned(), "--workers")).collect::<Result<Vec<_>, _>>()?);
+                let v = argv.value(&arg)?;
+                workers = Some(v.split(',').map(|w| harness::num(w, &arg)).collect::<Result<Vec<_>, _>>()?);
             }
-            "--pods-per-worker" => per_worker = Some(num(val("--pods-per-worker")?, "--pods-per-worker")?),
-            "--reps" => reps = Some(num(val("--reps")?, "--reps")?),
-            "--detach-pods" => detach_pods = Some(num(val("--detach-pods")?, "--detach-pods")?),
-            "--detach-reps" => detach_reps = Some(num(val("--detach-reps")?, "--detach-reps")?),
+            "--pods-per-worker" => per_worker = Some(argv.num(&arg)?),
+            "--reps" => reps = Some(argv.num(&arg)?),
+            "--detach-pods" => detach_pods = Some(argv.num(&arg)?),
+            "--detach-reps" => detach_reps = Some(argv.num(&arg)?),
             "--methods" => {
-                a.methods = val("--methods")?.split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect()
+                a.methods = argv.value(&arg)?.split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect()
             }
-            "--cni-plugin" => a.cni_plugin = PathBuf::from(val("--cni-plugin")?),
-            "--ptp" => a.ptp = PathBuf::from(val("--ptp")?),
+            "--cni-plugin" => a.cni_plugin = argv.path(&arg)?,
+            "--ptp" => a.ptp = argv.path(&arg)?,
             "--cni-announce" => a.cni_announce = true,
             "--reap-pace" => {
-                let v = val("--reap-pace")?;
+                let v = argv.value(&arg)?;
                 let (ms, batch) = v.split_once(',').ok_or("--reap-pace: DELAY_MS,BATCH")?;
-                a.reap_pace = Some((
-                    Duration::from_millis(num(ms.to_owned(), "--reap-pace")? as u64),
-                    num(batch.to_owned(), "--reap-pace")?,
-                ));
+                a.reap_pace = Some((Duration::from_millis(harness::num(ms, &arg)? as u64), harness::num(batch, &arg)?));
             }
-            "--floatip-python" => a.floatip_python = PathBuf::from(val("--floatip-python")?),
-            "--worker" => a.worker = PathBuf::from(val("--worker")?),
-            "--out" => a.out = PathBuf::from(val("--out")?),
+            "--floatip-python" => a.floatip_python = argv.path(&arg)?,
+            "--worker" => a.worker = argv.path(&arg)?,
+            "--out" => a.out = argv.path(&arg)?,
             "--smoke" => a.smoke = true,
             "--strict" => a.strict = true,
             "--shared-run-netns" => a.shared_run_netns = true,
-            "-h" | "--help" => {
-                let doc = include_str!("churn.rs").lines().take_while(|l| l.starts_with("//!"));
-                println!(
-                    "{}",
-                    doc.map(|l| l.trim_start_matches("//!").trim_start_matches(' ')).collect::<Vec<_>>().join("\n")
-                );
-                std::process::exit(0);
-            }
+            "-h" | "--help" => harness::help(include_str!("churn.rs")),
             other => return Err(format!("unknown argument {other} (see compare churn --help)")),
         }
     }
@@ -216,13 +205,20 @@ impl ChurnPod {
 
     /// The floatip spec (the pod namespace made by the worker).
     fn spec(&self) -> floatip::Result<FloatingIp> {
-        FloatingIp::builder(format!("churn/{}", self.host_if), UPLINK)
-            .pod_netns_name(self.netns.clone())
-            .ipv4(self.cidr(), GATEWAY)
-            .host_ifname(self.host_if.clone())
-            .no_announce()
-            .build()
+        pod_spec("churn", &self.netns, self.cidr(), &self.host_if)
     }
+}
+
+/// The spec of a pod keyed `KIND/HOST_IF` whose namespace `netns` is made
+/// by whoever attaches it (not by floatip), not announced: the churn
+/// workers' and the detach passes'.
+fn pod_spec(kind: &str, netns: &str, cidr: String, host_if: &str) -> floatip::Result<FloatingIp> {
+    FloatingIp::builder(format!("{kind}/{host_if}"), UPLINK)
+        .pod_netns_name(netns)
+        .ipv4(cidr, GATEWAY)
+        .host_ifname(host_if)
+        .no_announce()
+        .build()
 }
 
 /// The pods of a run, per worker.
@@ -722,16 +718,10 @@ struct DetachLab<'a> {
 fn detach_pass(d: &DetachLab<'_>, n: usize, tombstone: bool, netns_each: bool) -> Result<Value, String> {
     let (lab, agent, host, mon, initial) = (d.lab, d.agent, d.host, d.mon, d.initial);
     let pods = lab::pods(n);
-    let spec = |p: &lab::Pod| {
-        FloatingIp::builder(format!("detach/{}", p.host_if), UPLINK)
-            .pod_netns_name(p.netns.clone())
-            .ipv4(p.cidr(), GATEWAY)
-            .host_ifname(p.host_if.clone())
-            .no_announce()
-            .build()
-            .map_err(|e| e.to_string())
-    };
-    let specs: Vec<FloatingIp> = pods.iter().map(spec).collect::<Result<_, _>>()?;
+    let specs: Vec<FloatingIp> = pods
+        .iter()
+        .map(|p| pod_spec("detach", &p.netns, p.cidr(), &p.host_if).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
     let (h, ps, sp) = (host.clone(), pods.clone(), specs.clone());
     agent.run(move || -> Result<(), String> {
         for (p, s) in ps.iter().zip(&sp) {
@@ -1096,24 +1086,14 @@ fn report(
 
 /// `compare churn ARGS...` (the arguments after `churn`).
 pub fn main(args: &[String]) -> ExitCode {
-    let a = match parse_args(args) {
+    let a = match lab::start("compare churn", parse_args(args), |a| a.shared_run_netns) {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("compare churn: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    if !a.shared_run_netns {
-        if let Err(e) = lab::private_run_netns() {
-            eprintln!("compare churn: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
     if let Err(e) = become_subreaper() {
         eprintln!("compare churn: {e}");
         return ExitCode::FAILURE;
     }
-    lab::install_signal_handlers();
     let t = Instant::now();
     match run(&a) {
         Ok(targets) => {
@@ -1146,19 +1126,18 @@ struct Deletion {
 /// namespace, which deletes the veth pair with it: the two cannot be told
 /// apart here, both batch).
 struct DelMonitor {
+    // First: dropped, the thread is stopped and joined before the rest goes.
+    _thread: Stoppable<()>,
     seen: Arc<std::sync::Mutex<Vec<Deletion>>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl DelMonitor {
     fn start(ns: &Netns) -> Result<DelMonitor, String> {
         let fd = ns.try_clone().map_err(|e| e.to_string())?;
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (s2, st2) = (seen.clone(), stop.clone());
+        let s2 = seen.clone();
         let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
+        let thread = Stoppable::spawn("fip-delmon", "deletion monitor", move |st2| {
             let sock = enter(&fd).and_then(|()| {
                 let mut s = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)
                     .map_err(|e| format!("netlink socket: {e}"))?;
@@ -1174,7 +1153,7 @@ impl DelMonitor {
                 }
                 Err(e) => {
                     let _ = tx.send(Err(e));
-                    return;
+                    return Ok(());
                 }
             };
             let mut buf = vec![0u8; 1 << 16];
@@ -1225,9 +1204,10 @@ impl DelMonitor {
                     s2.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(found);
                 }
             }
-        });
+            Ok(())
+        })?;
         rx.recv().map_err(|_| "the deletion monitor died".to_string())??;
-        Ok(DelMonitor { seen, stop, thread: Some(thread) })
+        Ok(DelMonitor { _thread: thread, seen })
     }
 
     /// The tombstone deletions seen since the last call, as batches:
@@ -1261,14 +1241,5 @@ impl DelMonitor {
             "tombstone_batches": sizes.len(),
             "tombstone_batch_sizes": sizes,
         })
-    }
-}
-
-impl Drop for DelMonitor {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }

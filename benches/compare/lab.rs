@@ -8,6 +8,7 @@
 
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -153,6 +154,41 @@ pub fn install_signal_handlers() {
             libc::sigaction(sig, &sa, std::ptr::null_mut());
         }
     }
+}
+
+/// `Err(FAILURE)`, said after `prog: `, when the process is not root (the
+/// harnesses create network namespaces).
+pub fn require_root(prog: &str) -> Result<(), ExitCode> {
+    // SAFETY: geteuid has no preconditions.
+    #[allow(unsafe_code)]
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("{prog}: needs root (it creates network namespaces)");
+        return Err(ExitCode::FAILURE);
+    }
+    Ok(())
+}
+
+/// How every harness starts: its `parsed` arguments (when they are wrong,
+/// the error after `prog: ` and exit status 2), then a private `/run/netns`
+/// unless they ask for the machine's (`shared_run_netns`), then the signal
+/// handlers.
+pub fn start<A>(
+    prog: &str,
+    parsed: Result<A, String>,
+    shared_run_netns: impl FnOnce(&A) -> bool,
+) -> Result<A, ExitCode> {
+    let a = parsed.map_err(|e| {
+        eprintln!("{prog}: {e}");
+        ExitCode::from(2)
+    })?;
+    if !shared_run_netns(&a) {
+        private_run_netns().map_err(|e| {
+            eprintln!("{prog}: {e}");
+            ExitCode::FAILURE
+        })?;
+    }
+    install_signal_handlers();
+    Ok(a)
 }
 
 /// `Err` once a signal asked the run to stop.

@@ -50,6 +50,7 @@ use std::time::{Duration, Instant};
 
 use floatip::announce::{AnnounceOptions, Announcer, ArpMode};
 use floatip::floating::{FloatingIp, NetnsRef};
+use floatip_benches::harness::{self, median, repo_root, Argv};
 use serde_json::{json, Value};
 
 use lab::{check_stop, pods, settle, Lab, Pod};
@@ -76,10 +77,6 @@ struct Args {
     worker: PathBuf,
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("benches/ has a parent").to_path_buf()
-}
-
 fn parse_args() -> Result<Args, String> {
     let root = repo_root();
     let mut a = Args {
@@ -99,33 +96,24 @@ fn parse_args() -> Result<Args, String> {
         worker: root.join("benches/compare/worker.py"),
     };
     let (mut pods, mut reps, mut scale, mut teardown_reps, mut paired_reps) = (None, None, None, None, None);
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        let num = |s: String, name: &str| s.parse::<usize>().map_err(|_| format!("{name}: not a number: {s}"));
+    let mut argv = Argv::new(std::env::args().skip(1));
+    while let Some(arg) = argv.next() {
         match arg.as_str() {
-            "--pods" => pods = Some(num(val("--pods")?, "--pods")?),
-            "--reps" => reps = Some(num(val("--reps")?, "--reps")?),
-            "--teardown-reps" => teardown_reps = Some(num(val("--teardown-reps")?, "--teardown-reps")?),
-            "--paired-reps" => paired_reps = Some(num(val("--paired-reps")?, "--paired-reps")?),
-            "--scale" => scale = Some(num(val("--scale")?, "--scale")?),
-            "--announce-ips" => a.announce_ips = num(val("--announce-ips")?, "--announce-ips")?,
+            "--pods" => pods = Some(argv.num(&arg)?),
+            "--reps" => reps = Some(argv.num(&arg)?),
+            "--teardown-reps" => teardown_reps = Some(argv.num(&arg)?),
+            "--paired-reps" => paired_reps = Some(argv.num(&arg)?),
+            "--scale" => scale = Some(argv.num(&arg)?),
+            "--announce-ips" => a.announce_ips = argv.num(&arg)?,
             "--smoke" => a.smoke = true,
             "--strict" => a.strict = true,
             "--shared-run-netns" => a.shared_run_netns = true,
-            "--out" => a.out = PathBuf::from(val("--out")?),
-            "--methods" => a.methods = val("--methods")?.split(',').map(str::to_owned).collect(),
-            "--floatip-python" => a.floatip_python = PathBuf::from(val("--floatip-python")?),
-            "--pyroute2-python" => a.pyroute2_python = PathBuf::from(val("--pyroute2-python")?),
-            "--worker" => a.worker = PathBuf::from(val("--worker")?),
-            "-h" | "--help" => {
-                let doc = include_str!("main.rs").lines().take_while(|l| l.starts_with("//!"));
-                println!(
-                    "{}",
-                    doc.map(|l| l.trim_start_matches("//!").trim_start_matches(' ')).collect::<Vec<_>>().join("\n")
-                );
-                std::process::exit(0);
-            }
+            "--out" => a.out = argv.path(&arg)?,
+            "--methods" => a.methods = argv.value(&arg)?.split(',').map(str::to_owned).collect(),
+            "--floatip-python" => a.floatip_python = argv.path(&arg)?,
+            "--pyroute2-python" => a.pyroute2_python = argv.path(&arg)?,
+            "--worker" => a.worker = argv.path(&arg)?,
+            "-h" | "--help" => harness::help(include_str!("main.rs")),
             other => return Err(format!("unknown argument {other} (see --help)")),
         }
     }
@@ -153,20 +141,6 @@ fn parse_args() -> Result<Args, String> {
 
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
-}
-
-fn median(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let m = s.len() / 2;
-    if s.len() % 2 == 1 {
-        s[m]
-    } else {
-        (s[m - 1] + s[m]) / 2.0
-    }
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -1073,30 +1047,17 @@ impl log::Log for StderrLog {
 fn main() -> ExitCode {
     let _ =
         log::set_boxed_logger(Box::new(StderrLog(Instant::now()))).map(|()| log::set_max_level(log::LevelFilter::Warn));
-    // SAFETY: geteuid has no preconditions.
-    #[allow(unsafe_code)]
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("compare: needs root (it creates network namespaces)");
-        return ExitCode::FAILURE;
+    if let Err(code) = lab::require_root("compare") {
+        return code;
     }
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.first().map(String::as_str) == Some("churn") {
         return churn::main(&argv[1..]);
     }
-    let a = match parse_args() {
+    let a = match lab::start("compare", parse_args(), |a| a.shared_run_netns) {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("compare: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    if !a.shared_run_netns {
-        if let Err(e) = lab::private_run_netns() {
-            eprintln!("compare: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
-    lab::install_signal_handlers();
     match run(&a) {
         Ok(targets) => {
             let missed = targets.iter().filter(|t| t.value > t.limit).count();

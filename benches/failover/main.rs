@@ -40,7 +40,8 @@
 //! draws them. The process runs in a mount namespace of its own with a
 //! tmpfs on `/run/netns`, as `compare` does.
 
-// The comparison's lab: the private /run/netns, the signal handling.
+// The comparison's lab: the private /run/netns, the signal handling, the
+// start every harness shares.
 #[allow(dead_code)]
 #[path = "../compare/lab.rs"]
 mod lab;
@@ -52,6 +53,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use floatip_benches::harness::{self, median, repo_root, Argv};
 use serde_json::{json, Value};
 
 use scenario::{Config, Method, Run};
@@ -73,8 +75,8 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("benches/ has a parent").to_path_buf();
-    let mut it = std::env::args().skip(1);
+    let root = repo_root();
+    let mut argv = Argv::new(std::env::args().skip(1));
     let (mut pods, mut sweep, mut methods, mut reps, mut recipe_bound, mut na_bound) =
         (None, None, None, None, None, None);
     let mut a = Args {
@@ -92,47 +94,37 @@ fn parse_args() -> Result<Args, String> {
         shared_run_netns: false,
         out: root.join("target/compare"),
     };
-    let secs = |s: String, name: &str| {
-        s.parse::<f64>().map(Duration::from_secs_f64).map_err(|_| format!("{name}: not a number of seconds: {s}"))
-    };
-    let num = |s: String, name: &str| s.parse::<usize>().map_err(|_| format!("{name}: not a number: {s}"));
-    while let Some(arg) = it.next() {
-        let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+    while let Some(arg) = argv.next() {
         match arg.as_str() {
-            "--pods" => pods = Some(num(val("--pods")?, "--pods")?),
+            "--pods" => pods = Some(argv.num(&arg)?),
             "--sweep" => {
                 sweep = Some(
-                    val("--sweep")?
+                    argv.value(&arg)?
                         .split(',')
                         .filter(|s| !s.is_empty())
-                        .map(|s| num(s.into(), "--sweep"))
+                        .map(|s| harness::num(s, &arg))
                         .collect::<Result<Vec<_>, _>>()?,
                 )
             }
             "--methods" => {
-                let v = val("--methods")?;
+                let v = argv.value(&arg)?;
                 methods = Some(
                     v.split(',')
                         .map(|m| Method::parse(m).ok_or_else(|| format!("unknown method {m}")))
                         .collect::<Result<Vec<_>, _>>()?,
                 )
             }
-            "--reps" => reps = Some(num(val("--reps")?, "--reps")?),
-            "--sample" => a.sample = num(val("--sample")?, "--sample")?,
-            "--aging-max" => a.aging_max = num(val("--aging-max")?, "--aging-max")?,
-            "--bound" => a.bound = secs(val("--bound")?, "--bound")?,
-            "--recipe-bound" => recipe_bound = Some(secs(val("--recipe-bound")?, "--recipe-bound")?),
-            "--no-announce-bound" => na_bound = Some(secs(val("--no-announce-bound")?, "--no-announce-bound")?),
+            "--reps" => reps = Some(argv.num(&arg)?),
+            "--sample" => a.sample = argv.num(&arg)?,
+            "--aging-max" => a.aging_max = argv.num(&arg)?,
+            "--bound" => a.bound = argv.secs(&arg)?,
+            "--recipe-bound" => recipe_bound = Some(argv.secs(&arg)?),
+            "--no-announce-bound" => na_bound = Some(argv.secs(&arg)?),
             "--smoke" => a.smoke = true,
             "--scale" => a.scale = true,
             "--shared-run-netns" => a.shared_run_netns = true,
-            "--out" => a.out = PathBuf::from(val("--out")?),
-            "-h" | "--help" => {
-                let doc = include_str!("main.rs").lines().take_while(|l| l.starts_with("//!"));
-                let doc: Vec<&str> = doc.map(|l| l.trim_start_matches("//!").trim_start_matches(' ')).collect();
-                println!("{}", doc.join("\n"));
-                std::process::exit(0);
-            }
+            "--out" => a.out = argv.path(&arg)?,
+            "-h" | "--help" => harness::help(include_str!("main.rs")),
             other => return Err(format!("unknown argument {other} (see --help)")),
         }
     }
@@ -180,20 +172,6 @@ fn parse_args() -> Result<Args, String> {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-fn median(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let m = s.len() / 2;
-    if s.len() % 2 == 1 {
-        s[m]
-    } else {
-        (s[m - 1] + s[m]) / 2.0
-    }
 }
 
 fn max(v: &[f64]) -> f64 {
@@ -488,26 +466,13 @@ fn run_all(a: &Args) -> Result<(Value, bool), String> {
 }
 
 fn main() -> ExitCode {
-    // SAFETY: geteuid has no preconditions.
-    #[allow(unsafe_code)]
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("failover: needs root (it creates network namespaces)");
-        return ExitCode::FAILURE;
+    if let Err(code) = lab::require_root("failover") {
+        return code;
     }
-    let a = match parse_args() {
+    let a = match lab::start("failover", parse_args(), |a| a.shared_run_netns) {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("failover: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    if !a.shared_run_netns {
-        if let Err(e) = lab::private_run_netns() {
-            eprintln!("failover: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
-    lab::install_signal_handlers();
     match run_all(&a) {
         Ok((_, ok)) if a.smoke && !ok => {
             eprintln!("failover: FAILED: floatip or the recipe did not converge in the smoke run");

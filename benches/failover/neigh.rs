@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use floatip::{Mac, Netns};
+use floatip_benches::harness::Stoppable;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage};
 use netlink_packet_route::RouteNetlinkMessage;
@@ -34,10 +34,10 @@ type Seen = Result<(Vec<Watched>, u64), String>;
 
 /// A running monitor.
 pub struct Monitor {
-    stop: Arc<AtomicBool>,
+    // First: dropped, the thread is stopped and joined before the rest goes.
+    thread: Stoppable<(Vec<Watched>, u64)>,
     switched: Arc<AtomicUsize>,
     arm_tx: mpsc::Sender<Instant>,
-    thread: Option<JoinHandle<Seen>>,
 }
 
 impl Monitor {
@@ -58,15 +58,11 @@ impl Monitor {
         let _ = sref.set_recv_buffer_size(4 << 20);
         sref.set_read_timeout(Some(Duration::from_millis(20))).map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
         let index: HashMap<Ipv4Addr, usize> = ips.iter().enumerate().map(|(i, ip)| (*ip, i)).collect();
-        let stop = Arc::new(AtomicBool::new(false));
         let switched = Arc::new(AtomicUsize::new(0));
         let (arm_tx, arm_rx) = mpsc::channel();
-        let (s, c) = (stop.clone(), switched.clone());
-        let thread = std::thread::Builder::new()
-            .name("fip-neigh".into())
-            .spawn(move || run(sock, index, mac, s, c, arm_rx))
-            .map_err(|e| format!("spawn monitor: {e}"))?;
-        Ok(Monitor { stop, switched, arm_tx, thread: Some(thread) })
+        let c = switched.clone();
+        let thread = Stoppable::spawn("fip-neigh", "monitor", move |s| run(sock, index, mac, s, c, arm_rx))?;
+        Ok(Monitor { thread, switched, arm_tx })
     }
 
     /// Counts from `t0` on (events already received after `t0` count).
@@ -81,21 +77,8 @@ impl Monitor {
 
     /// Stops it: per watched IP what it saw, and the socket overruns
     /// (events lost: then some switches are missing).
-    pub fn stop(mut self) -> Seen {
-        self.stop.store(true, Ordering::SeqCst);
-        match self.thread.take().expect("stopped once").join() {
-            Ok(r) => r,
-            Err(_) => Err("the monitor thread panicked".into()),
-        }
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn stop(self) -> Seen {
+        self.thread.stop()
     }
 }
 

@@ -13,10 +13,10 @@ use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use floatip::Netns;
+use floatip_benches::harness::Stoppable;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// Echoes sent back to back before the socket is drained.
@@ -35,10 +35,10 @@ pub struct Target {
 
 /// A running prober.
 pub struct Prober {
-    stop: Arc<AtomicBool>,
+    // First: dropped, the thread is stopped and joined before the rest goes.
+    thread: Stoppable<Vec<Target>>,
     replied: Arc<AtomicUsize>,
     arm_tx: mpsc::Sender<mpsc::Sender<Instant>>,
-    thread: Option<JoinHandle<Result<Vec<Target>, String>>>,
     n: usize,
 }
 
@@ -64,16 +64,12 @@ impl Prober {
         // Capped by the machine's net.core.rmem_max; the chunked sends keep
         // well under it.
         let _ = sock.set_recv_buffer_size(4 << 20);
-        let stop = Arc::new(AtomicBool::new(false));
         let replied = Arc::new(AtomicUsize::new(0));
         let (arm_tx, arm_rx) = mpsc::channel();
         let n = targets.len();
-        let (s, r) = (stop.clone(), replied.clone());
-        let thread = std::thread::Builder::new()
-            .name("fip-prober".into())
-            .spawn(move || run(sock, id, targets, period, s, r, arm_rx))
-            .map_err(|e| format!("spawn prober: {e}"))?;
-        Ok(Prober { stop, replied, arm_tx, thread: Some(thread), n })
+        let r = replied.clone();
+        let thread = Stoppable::spawn("fip-prober", "prober", move |s| run(sock, id, targets, period, s, r, arm_rx))?;
+        Ok(Prober { thread, replied, arm_tx, n })
     }
 
     /// Arms it: from the returned instant on, sends and first replies are
@@ -105,21 +101,8 @@ impl Prober {
     }
 
     /// Stops it; per target (in the order given), what it measured.
-    pub fn stop(mut self) -> Result<Vec<Target>, String> {
-        self.stop.store(true, Ordering::SeqCst);
-        match self.thread.take().expect("stopped once").join() {
-            Ok(r) => r,
-            Err(_) => Err("the prober thread panicked".into()),
-        }
-    }
-}
-
-impl Drop for Prober {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn stop(self) -> Result<Vec<Target>, String> {
+        self.thread.stop()
     }
 }
 
