@@ -114,7 +114,7 @@ impl Call<'_> {
             host: &self.host.handle,
             in_host: self.in_host,
             conntrack: &self.host.conntrack,
-            senders: Some(&self.host.senders),
+            senders: &self.host.senders,
         }
     }
 }

@@ -54,11 +54,13 @@ impl<T: Stop> Running<T> {
         without_gil(py, || h.stop())
     }
 
-    /// `__exit__`: stops it unless that was done already, and lets an
+    /// `__exit__`: stops it unless that was done already (taken under one
+    /// lock, so a concurrent `stop()` cannot make it raise), and lets an
     /// exception from the `with` body propagate.
     pub(crate) fn exit(&self, py: Python<'_>) -> PyResult<bool> {
-        if self.held() {
-            self.stop(py)?;
+        let held = self.lock().take();
+        if let Some(h) = held {
+            without_gil(py, || h.stop())?;
         }
         Ok(false)
     }

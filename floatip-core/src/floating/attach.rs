@@ -142,7 +142,7 @@ struct Ctx<'a> {
     /// The calling thread is in the host namespace already.
     in_host: bool,
     /// Announcement senders kept across attaches.
-    senders: Option<&'a crate::announce::SenderPool>,
+    senders: &'a crate::announce::SenderPool,
     pod_ns: Option<Netns>,
     pod_ino: u64,
     pod: Option<Handle>,
@@ -708,15 +708,12 @@ impl FloatingIp {
                 // socket's close would wait for an RCU grace period); more
                 // rounds on a socket of their own, which the background
                 // sender closes off this path.
-                let (own, frames) = match cx.senders {
-                    Some(pool) if opts.count == 1 => {
-                        (None, pool.send_round(cx.host_ns, ifindex, &ifname, mac, &ips, &first)?)
-                    }
-                    _ => {
-                        let a = Announcer::with_link(cx.host_ns, ifindex, &ifname, mac)?;
-                        let f = a.send_round(&ips, &first)?;
-                        (Some(a), f)
-                    }
+                let (own, frames) = if opts.count == 1 {
+                    (None, cx.senders.send_round(cx.host_ns, ifindex, &ifname, mac, &ips, &first)?)
+                } else {
+                    let a = Announcer::with_link(cx.host_ns, ifindex, &ifname, mac)?;
+                    let f = a.send_round(&ips, &first)?;
+                    (Some(a), f)
                 };
                 let list: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
                 cx.announced.push(format!(

@@ -81,9 +81,8 @@ pub(crate) struct Site<'a> {
     pub(crate) in_host: bool,
     /// The host namespace's conntrack handle, opened on first use.
     pub(crate) conntrack: &'a conntrack::Lazy,
-    /// Announcement senders kept by the `Host` (`None`: open one per
-    /// announcement).
-    pub(crate) senders: Option<&'a crate::announce::SenderPool>,
+    /// The single-round announcement senders the `Host` keeps.
+    pub(crate) senders: &'a crate::announce::SenderPool,
 }
 
 impl Site<'_> {

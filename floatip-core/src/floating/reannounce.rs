@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::{AttachmentState, OwnerMark, Site, TOMBSTONE_GROUP};
-use crate::announce::{AnnounceOptions, Announcer};
+use crate::announce::AnnounceOptions;
 use crate::error::{Error, Result};
 use crate::lock::{Kind, Lock, Stripe};
 
@@ -156,13 +156,7 @@ impl Site<'_> {
                     Err(e) => return Err(e),
                 };
                 let Some(mac) = opts.mac.or(link.mac) else { continue };
-                let round = AnnounceOptions { count: 1, mac: Some(mac), ..*opts };
-                report.frames += match self.senders {
-                    Some(pool) => pool.send_round(self.host_ns, link.index, &link.name, mac, &ips, &round)?,
-                    None => {
-                        Announcer::with_link(self.host_ns, link.index, &link.name, mac)?.send_round(&ips, &round)?
-                    }
-                };
+                report.frames += self.senders.send_round(self.host_ns, link.index, &link.name, mac, &ips, opts)?;
                 report.announced += ips.len() as u64;
             }
             drop(held);

@@ -328,8 +328,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> NdPacket<T> {
     }
 
     /// Writes a whole message of type `msg_type` with `flags`, `target`
-    /// and at most one link-layer address option of type `ll_kind` into
-    /// the first `len` bytes, with the checksum for `ip`'s addresses.
+    /// and at most one link-layer address option `ll` (its option type and
+    /// the MAC) into the first `len` bytes, with the checksum for `ip`'s
+    /// addresses.
     fn emit_fixed(
         &mut self,
         ip: &Ipv6Repr,
