@@ -4,10 +4,10 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export RUST_BACKTRACE ?= 1
 
-.PHONY: test test-kernel demo deps lint unit bench compare fmt clean
+.PHONY: test test-kernel demo deps lint package unit bench compare fmt clean
 N ?= 200
 
-test: deps lint
+test: deps lint package
 	tests/scripts/sweep-netns.sh
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
@@ -31,6 +31,12 @@ demo: deps
 
 deps:
 	tests/scripts/install-deps.sh
+
+# The library as crates.io would take it (its packaged sources build on
+# their own), and its documentation with every warning an error.
+package:
+	$(CARGO) package -p floatip --allow-dirty
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p floatip --all-features
 
 lint:
 	$(CARGO) fmt --all -- --check

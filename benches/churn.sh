@@ -30,7 +30,7 @@ need_root
 need_tools ip
 
 "$cargo" build --quiet --release -p floatip-benches --bin compare
-"$cargo" build --quiet --release -p floatip-core --features cni --bin floatip-cni
+"$cargo" build --quiet --release -p floatip --features cni --bin floatip-cni
 mkdir -p "$out"
 
 "$bin/compare" churn --out "$out" \

@@ -14,7 +14,7 @@ N=${1:-200}
 export ANNOUNCE=${ANNOUNCE:-'{"rounds":1}'}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PLUGIN=${2:-${CARGO_TARGET_DIR:-$ROOT/target}/release/floatip-cni}
-[ -x "$PLUGIN" ] || cargo build --release -p floatip-core --features cni --bin floatip-cni >&2
+[ -x "$PLUGIN" ] || cargo build --release -p floatip --features cni --bin floatip-cni >&2
 [ -x /usr/lib/cni/ptp ] || { echo "containernetworking-plugins missing (tests/scripts/install-deps.sh)" >&2; exit 1; }
 P=fipbench-$$
 DIR=$(mktemp -d /tmp/$P-XXXX)

@@ -440,7 +440,9 @@ pub fn bridge_uplink(host: &TestNs) {
     hb.addr_del(up0, "10.0.0.3/23".parse().unwrap()).unwrap();
     hb.link_set_master(up0, Some(br)).unwrap();
     hb.addr_add(br, "10.0.0.3/23".parse().unwrap(), Default::default()).unwrap();
+    no_dad(host, "br0");
     hb.link_set_up(br).unwrap();
+    settle_ipv6(host, "br0");
 }
 
 /// hostB's uplink in a bridge with hostB's address on it, for bridge mode:
@@ -451,7 +453,36 @@ pub fn bridge_uplink_ip(ns: &TestNs) {
     ns.ip("addr del 10.0.0.3/23 dev up0");
     ns.ip("link set up0 master br0");
     ns.ip("addr add 10.0.0.3/23 dev br0");
+    no_dad(ns, "br0");
     ns.ip("link set br0 up");
+    settle_ipv6(ns, "br0");
+}
+
+/// `accept_dad=0` on `ifname` (when the kernel has IPv6): its link-local
+/// address is valid at once instead of tentative for a second or more.
+fn no_dad(ns: &TestNs, ifname: &str) {
+    if ipv6_available() {
+        let dad = floatip::SysctlKey::ipv6_conf(&floatip::IfName::new(ifname).unwrap(), "accept_dad").unwrap();
+        ns.ns.sysctl_set(&dad, "0").unwrap();
+    }
+}
+
+/// Waits (up to 20 s) until a device just set up has its IPv6 link-local
+/// address. The kernel adds it, with its `fe80::/64` and `ff00::/8` routes,
+/// only when the device gets carrier, which linkwatch applies
+/// asynchronously (rate-limited to once a second, and much later under
+/// emulation); a bridge gets carrier only once a port has it. A snapshot
+/// taken before that differs from one taken after for no change of
+/// anyone's, so helpers that create devices wait for it here.
+fn settle_ipv6(ns: &TestNs, ifname: &str) {
+    if !ipv6_available() {
+        return;
+    }
+    let t0 = Instant::now();
+    while ns.ip(&format!("-6 addr show dev {ifname} scope link")).trim().is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "{ifname}: no IPv6 link-local address after 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 impl TestNs {

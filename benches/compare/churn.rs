@@ -572,7 +572,7 @@ fn start(a: &Args, lab: &Lab, agent: &NsThread) -> Result<Methods, String> {
                 Some(format!("{} missing (tests/scripts/install-deps.sh installs it)", a.ptp.display()))
             }
             "floatip-cni" if !a.cni_plugin.is_file() => Some(format!(
-                "{} missing (cargo build --release -p floatip-core --features cni --bin floatip-cni)",
+                "{} missing (cargo build --release -p floatip --features cni --bin floatip-cni)",
                 a.cni_plugin.display()
             )),
             "floatip-py" => match PyWorker::start(

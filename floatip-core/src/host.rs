@@ -393,9 +393,9 @@ impl Host {
         Watcher::start(&self.ns, self.route_protocol, recheck, move || own.reconcile())
     }
 
-    /// Starts a [`Reannouncer`]: a thread with a `Host` of its own that
+    /// Starts a [`Reannouncer`](crate::floating::Reannouncer): a thread with a `Host` of its own that
     /// sends one announcement round (`opts`, as one round: gratuitous ARP
-    /// per [`AnnounceOptions::arp`], unsolicited NA) for the IPs of every
+    /// per [`AnnounceOptions::arp`](crate::announce::AnnounceOptions::arp), unsolicited NA) for the IPs of every
     /// routed-mode attachment that is complete here, at once and then
     /// every `every` (at least 10 ms), for networks whose switches forget
     /// a MAC's port before the neighbours forget the IP's MAC. An

@@ -33,6 +33,17 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "floatip is Linux only: it speaks rtnetlink, enters network namespaces with setns(2) and sends raw \
+     frames on AF_PACKET sockets, none of which exist on this target"
+);
+
+/// The crate README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctest;
+
 pub mod address;
 pub mod announce;
 #[cfg(feature = "cni")]

@@ -8,7 +8,7 @@
 //! detach retires the veth (down, routes, rules and proxy entries gone,
 //! about half a millisecond) and the reaper deletes every tombstone there
 //! is at once, [`REAP_DELAY`] after the first, or at once when
-//! [`REAP_BATCH`] are waiting or [`Reaper::flush`] asks.
+//! [`REAP_BATCH`] are waiting or [`Host::flush`](crate::Host::flush) asks.
 //!
 //! The same pass deletes the conntrack entries of the IPs those detaches
 //! retired (routed mode, `conntrack_flush`), with one dump of the table for
