@@ -664,7 +664,7 @@ fn host_context_serves_many_verbs() {
     let f4 = on_a(4);
     let before = lan.host_a.snapshot();
     let mut n = 0;
-    while let Err(e) = host.attach_failing_at(&f4, n) {
+    while let Err(e) = host.attach_failing_at(&f4, n, false) {
         assert!(e.to_string().contains("injected failure"), "step {n}: {e}");
         assert_eq!(lan.host_a.snapshot(), before, "state changed after a failure at step {n}");
         assert!(floatip::Netns::open(&made(4)).unwrap_err().is_not_found(), "netns left after step {n}");

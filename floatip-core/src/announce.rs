@@ -347,7 +347,17 @@ impl Announcer {
                         stopped = cv.wait_timeout(stopped, next - now).unwrap_or_else(|p| p.into_inner()).0;
                     }
                     drop(stopped);
-                    report.frames += self.send_built(&buf, &lens)?;
+                    // Logged here too: a caller that dropped the handle
+                    // never sees the error it would return.
+                    report.frames += self.send_built(&buf, &lens).inspect_err(|e| {
+                        log::warn!(
+                            "announce round {} of {} on {} failed: {}",
+                            report.rounds + 1,
+                            opts.count,
+                            self.ifname,
+                            crate::error::Report(e)
+                        )
+                    })?;
                     report.rounds += 1;
                     next += opts.interval;
                 }

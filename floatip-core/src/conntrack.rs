@@ -143,7 +143,7 @@ impl Conntrack {
             return Ok(0);
         }
         if !kernel_tracks_connections() {
-            log::debug!("floatip: no nf_conntrack in this kernel: no conntrack entries to delete");
+            log::debug!("no nf_conntrack in this kernel: no conntrack entries to delete");
             return Ok(0);
         }
         // An empty table needs no walk. A kernel that cannot tell (no
@@ -154,7 +154,7 @@ impl Conntrack {
         let entries = match self.dump(ips) {
             Ok(e) => e,
             Err(e) if unavailable(&e) => {
-                log::debug!("floatip: conntrack not available in {}: {e}", self.netns);
+                log::debug!("conntrack not available in {}: {}", self.netns, crate::error::Report(&e));
                 return Ok(0);
             }
             Err(e) => return Err(e),
@@ -293,13 +293,13 @@ pub(crate) fn flush_host(lazy: &Lazy, ns: &Netns, home: Option<&Netns>, in_ns: b
         return Ok(0);
     }
     if !kernel_tracks_connections() {
-        log::debug!("floatip: no nf_conntrack in this kernel: no conntrack entries to delete");
+        log::debug!("no nf_conntrack in this kernel: no conntrack entries to delete");
         return Ok(0);
     }
     match lazy.get(ns, home, in_ns) {
         Ok(ct) => ct.flush_addrs(ips),
         Err(e) if unavailable(&e) => {
-            log::debug!("floatip: conntrack not available in {}: {e}", ns.describe());
+            log::debug!("conntrack not available in {}: {}", ns.describe(), crate::error::Report(&e));
             Ok(0)
         }
         Err(e) => Err(e),
@@ -548,7 +548,7 @@ mod tests {
     fn unavailable_errors() {
         let io = |errno| Error::io("socket(NETLINK_NETFILTER)", "x", std::io::Error::from_raw_os_error(errno));
         assert!(unavailable(&io(libc::EPROTONOSUPPORT)));
-        let nl = |errno| Error::Netlink { op: OP_DUMP, object: "x".into(), errno, ext_ack: None };
+        let nl = |errno| Error::netlink(OP_DUMP, "x", errno, None);
         assert!(unavailable(&nl(libc::EINVAL)));
         assert!(!unavailable(&nl(libc::EPERM)));
         assert!(!unavailable(&Error::Timeout { op: OP_DUMP, object: "x".into(), timeout_ms: 1 }));

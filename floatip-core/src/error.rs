@@ -38,25 +38,48 @@ pub enum ErrorKind {
     Other,
 }
 
+/// The kind in words (`not found`, `already exists`, ...), for messages.
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorKind::NotFound => "not found",
+            ErrorKind::AlreadyExists => "already exists",
+            ErrorKind::PermissionDenied => "permission denied",
+            ErrorKind::NotSupported => "not supported",
+            ErrorKind::InvalidInput => "invalid input",
+            ErrorKind::TimedOut => "timed out",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Other => "other",
+        })
+    }
+}
+
 /// Where an [`Error`] came from: the kernel (netlink or a syscall) or
 /// floatip's own validation.
+///
+/// By the standard library's convention, `Display` says what failed
+/// (operation, object, and for netlink the kernel's own extended-ack text)
+/// and the cause (the errno, as an [`io::Error`]) is the
+/// [`source`](std::error::Error::source), not repeated in the message.
+/// [`Report`] prints both on one line.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The kernel refused a netlink request.
-    #[error("{op} {object}: {}{}", errno_text(*.errno), ext_ack_text(.ext_ack))]
+    #[error("{op} {object}{}", ext_ack_text(.ext_ack))]
     Netlink {
         /// The request, e.g. `RTM_NEWLINK`.
         op: &'static str,
         /// What the request was about, e.g. `veth vh0 peer eth0`.
         object: String,
-        /// The positive errno the kernel returned.
-        errno: i32,
         /// The kernel's extended-ack message, when it gave one.
         ext_ack: Option<String>,
+        /// The errno the kernel returned, as an OS error.
+        #[source]
+        source: io::Error,
     },
     /// A system call (namespace, sysctl, socket) failed.
-    #[error("{op} {object}: {source}")]
+    #[error("{op} {object}")]
     Io {
         /// What was being done, e.g. `write sysctl`.
         op: &'static str,
@@ -104,14 +127,58 @@ pub enum Error {
     },
 }
 
-fn errno_text(errno: i32) -> String {
-    io::Error::from_raw_os_error(errno).to_string()
-}
-
 fn ext_ack_text(ext: &Option<String>) -> String {
     match ext {
-        Some(m) => format!(" ({m})"),
+        Some(m) => format!(" (kernel: {m})"),
         None => String::new(),
+    }
+}
+
+/// An error and all its causes on one line, `: `-separated, for a log line
+/// or a message to a person:
+/// `RTM_NEWROUTE 10.0.0.100/32 dev vh0 (kernel: Device not found): No such device (os error 19)`.
+///
+/// ```
+/// use floatip::error::Report;
+/// let e = floatip::IfName::new("a%d").unwrap_err();
+/// println!("{}", Report(&e));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+/// For callers whose own errors are [`io::Error`]s: the kind follows
+/// [`Error::kind`] (so `ENODEV` is [`io::ErrorKind::NotFound`], as floatip
+/// classes it), and the floatip error, with its message and source, is
+/// kept as the inner error.
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match e.kind() {
+            ErrorKind::NotFound => io::ErrorKind::NotFound,
+            ErrorKind::AlreadyExists => io::ErrorKind::AlreadyExists,
+            ErrorKind::PermissionDenied => io::ErrorKind::PermissionDenied,
+            ErrorKind::NotSupported => io::ErrorKind::Unsupported,
+            ErrorKind::InvalidInput => io::ErrorKind::InvalidInput,
+            ErrorKind::TimedOut => io::ErrorKind::TimedOut,
+            ErrorKind::Conflict => io::ErrorKind::AlreadyExists,
+            ErrorKind::Other => match &e {
+                Error::Io { source, .. } | Error::Netlink { source, .. } => source.kind(),
+                Error::Protocol { .. } => io::ErrorKind::InvalidData,
+                _ => io::ErrorKind::Other,
+            },
+        };
+        io::Error::new(kind, e)
     }
 }
 
@@ -123,8 +190,7 @@ impl Error {
             Error::Timeout { .. } => ErrorKind::TimedOut,
             Error::Conflict { .. } => ErrorKind::Conflict,
             Error::Protocol { .. } => ErrorKind::Other,
-            Error::Netlink { errno, .. } => kind_of_errno(*errno),
-            Error::Io { source, .. } => match source.raw_os_error() {
+            Error::Netlink { source, .. } | Error::Io { source, .. } => match source.raw_os_error() {
                 Some(e) => kind_of_errno(e),
                 None => match source.kind() {
                     io::ErrorKind::NotFound => ErrorKind::NotFound,
@@ -141,8 +207,7 @@ impl Error {
     /// errors report `EINVAL`, conflicts `EEXIST`, timeouts `ETIMEDOUT`.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Netlink { errno, .. } => Some(*errno),
-            Error::Io { source, .. } => source.raw_os_error(),
+            Error::Netlink { source, .. } | Error::Io { source, .. } => source.raw_os_error(),
             Error::Invalid { .. } => Some(libc::EINVAL),
             Error::Conflict { .. } => Some(libc::EEXIST),
             Error::Timeout { .. } => Some(libc::ETIMEDOUT),
@@ -174,6 +239,12 @@ impl Error {
         self.kind() == ErrorKind::NotFound
     }
 
+    /// True when the kernel said there is no route (`ENETUNREACH`,
+    /// `EHOSTUNREACH`), as `ip route get` of an unrouted address does.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self.errno(), Some(libc::ENETUNREACH | libc::EHOSTUNREACH))
+    }
+
     /// True for [`ErrorKind::AlreadyExists`].
     pub fn is_already_exists(&self) -> bool {
         self.kind() == ErrorKind::AlreadyExists
@@ -181,6 +252,25 @@ impl Error {
 
     pub(crate) fn invalid(what: &'static str, value: impl fmt::Display, reason: impl Into<String>) -> Self {
         Error::Invalid { what, value: value.to_string(), reason: reason.into() }
+    }
+
+    /// A netlink error: the kernel answered `errno` (positive) to `op` on
+    /// `object`, with its extended-ack text if any. For code that speaks
+    /// netlink beside floatip and wants one error type.
+    pub fn netlink(op: &'static str, object: impl Into<String>, errno: i32, ext_ack: Option<String>) -> Self {
+        Error::Netlink { op, object: object.into(), ext_ack, source: io::Error::from_raw_os_error(errno) }
+    }
+
+    /// The same error about `object` instead (a netlink or I/O error; other
+    /// kinds are returned as they are).
+    pub(crate) fn with_object(self, object: impl FnOnce(String) -> String) -> Self {
+        match self {
+            Error::Netlink { op, object: o, ext_ack, source } => {
+                Error::Netlink { op, object: object(o), ext_ack, source }
+            }
+            Error::Io { op, object: o, source } => Error::Io { op, object: object(o), source },
+            e => e,
+        }
     }
 
     pub(crate) fn io(op: &'static str, object: impl Into<String>, source: io::Error) -> Self {
@@ -212,7 +302,7 @@ mod tests {
 
     #[test]
     fn kinds_follow_errno() {
-        let e = |errno| Error::Netlink { op: "RTM_NEWLINK", object: "x".into(), errno, ext_ack: None };
+        let e = |errno| Error::netlink("RTM_NEWLINK", "x", errno, None);
         assert_eq!(e(libc::EEXIST).kind(), ErrorKind::AlreadyExists);
         assert_eq!(e(libc::ENODEV).kind(), ErrorKind::NotFound);
         assert_eq!(e(libc::EPERM).kind(), ErrorKind::PermissionDenied);
@@ -225,17 +315,40 @@ mod tests {
 
     #[test]
     fn message_keeps_op_object_and_ext_ack() {
-        let e = Error::Netlink {
-            op: "RTM_NEWROUTE",
-            object: "10.0.0.100/32 dev vh0".into(),
-            errno: libc::ENODEV,
-            ext_ack: Some("Device not found".into()),
-        };
+        let e = Error::netlink("RTM_NEWROUTE", "10.0.0.100/32 dev vh0", libc::ENODEV, Some("Device not found".into()));
+        // The message does not repeat its source; the report has both.
+        assert_eq!(e.to_string(), "RTM_NEWROUTE 10.0.0.100/32 dev vh0 (kernel: Device not found)");
+        let source = std::error::Error::source(&e).expect("the errno is the source");
+        assert_eq!(source.to_string(), io::Error::from_raw_os_error(libc::ENODEV).to_string());
         assert_eq!(
-            e.to_string(),
-            "RTM_NEWROUTE 10.0.0.100/32 dev vh0: No such device (os error 19) (Device not found)"
+            Report(&e).to_string(),
+            "RTM_NEWROUTE 10.0.0.100/32 dev vh0 (kernel: Device not found): No such device (os error 19)"
         );
         assert_eq!(e.errno(), Some(libc::ENODEV));
         assert_eq!(e.ext_ack(), Some("Device not found"));
+    }
+
+    #[test]
+    fn io_error_display_leaves_the_source_to_source() {
+        let e = Error::io("write sysctl", "net.ipv4.ip_forward", io::Error::from_raw_os_error(libc::EACCES));
+        assert_eq!(e.to_string(), "write sysctl net.ipv4.ip_forward");
+        assert_eq!(Report(&e).to_string(), "write sysctl net.ipv4.ip_forward: Permission denied (os error 13)");
+    }
+
+    #[test]
+    fn into_io_error_keeps_kind_and_message() {
+        let e: io::Error = Error::netlink("RTM_DELLINK", "vh0", libc::ENODEV, None).into();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let inner = e.get_ref().expect("the floatip error is inside");
+        assert_eq!(inner.to_string(), "RTM_DELLINK vh0");
+        let e: io::Error = Error::invalid("interface name", "a b", "contains ' '").into();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn unreachable_keeps_its_errno() {
+        let e = Error::netlink("RTM_GETROUTE", "fibmatch 192.0.2.1", libc::ENETUNREACH, None);
+        assert!(e.is_unreachable() && !e.is_not_found());
+        assert_eq!(e.errno(), Some(libc::ENETUNREACH));
     }
 }

@@ -203,14 +203,17 @@ impl Host {
 
     /// [`FloatingIp::attach`] on this host.
     pub fn attach(&self, spec: &FloatingIp) -> Result<Attached> {
-        spec.attach_at(&self.call(&[spec])?.site(), None)
+        spec.attach_at(&self.call(&[spec])?.site(), Default::default())
     }
 
-    /// Test hook: [`Host::attach`] with step `n` failing, as
-    /// [`FloatingIp::attach_failing_at`]. Not for production use.
-    #[doc(hidden)]
-    pub fn attach_failing_at(&self, spec: &FloatingIp, n: usize) -> Result<Attached> {
-        spec.attach_at(&self.call(&[spec])?.site(), Some(n))
+    /// Test hook (feature `test-hooks`): [`Host::attach`] with step `n`
+    /// failing, as [`FloatingIp::attach_failing_at`]; with `rollback`, the
+    /// rollback's first undo fails too (it is logged and not done, as an
+    /// undo the kernel refused would be). Not for production use.
+    #[cfg(feature = "test-hooks")]
+    pub fn attach_failing_at(&self, spec: &FloatingIp, n: usize, rollback: bool) -> Result<Attached> {
+        let inject = crate::floating::attach::Inject { step: Some(n), rollback };
+        spec.attach_at(&self.call(&[spec])?.site(), inject)
     }
 
     /// [`FloatingIp::detach`] on this host, with the veth's delete off the
@@ -526,16 +529,17 @@ impl FloatingIp {
     /// [`Host::attach`] instead.
     pub fn attach(&self) -> Result<Attached> {
         let host = Host::open_bare(self.host_netns.clone())?;
-        self.attach_at(&host.fresh_call().site(), None)
+        self.attach_at(&host.fresh_call().site(), Default::default())
     }
 
-    /// Test hook: like [`FloatingIp::attach`], but step `n` (counting from
-    /// 0) fails with an injected error, so tests can prove the rollback of
-    /// every step. Not for production use.
-    #[doc(hidden)]
+    /// Test hook (feature `test-hooks`): like [`FloatingIp::attach`], but
+    /// step `n` (counting from 0) fails with an injected error, so tests
+    /// can prove the rollback of every step. Not for production use.
+    #[cfg(feature = "test-hooks")]
     pub fn attach_failing_at(&self, n: usize) -> Result<Attached> {
         let host = Host::open_bare(self.host_netns.clone())?;
-        self.attach_at(&host.fresh_call().site(), Some(n))
+        let inject = crate::floating::attach::Inject { step: Some(n), rollback: false };
+        self.attach_at(&host.fresh_call().site(), inject)
     }
 
     /// Removes what attach made, and only what is this attachment's: the

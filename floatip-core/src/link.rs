@@ -311,7 +311,15 @@ impl Handle {
     pub fn link_set_master(&self, index: u32, master: Option<u32>) -> Result<()> {
         let mut m = link_msg_by_index(index);
         m.attributes.push(LinkAttribute::Controller(master.unwrap_or(0)));
-        self.ack("RTM_SETLINK", || format!("ifindex {index} master {master:?} in {}", self.netns()), Rt::SetLink(m), 0)
+        self.ack(
+            "RTM_SETLINK",
+            || match master {
+                Some(m) => format!("ifindex {index} master {m} in {}", self.netns()),
+                None => format!("ifindex {index} nomaster in {}", self.netns()),
+            },
+            Rt::SetLink(m),
+            0,
+        )
     }
 
     /// `ip link set dev LINK up`.
@@ -466,18 +474,13 @@ fn vlan_message(name: &IfName, parent: u32, vid: u16) -> LinkMessage {
 }
 
 /// The kernel answers an unknown `IFLA_INFO_KIND` with EOPNOTSUPP and
-/// "Unknown device type"; make that [`ErrorKind::NotSupported`] explicitly.
+/// "Unknown device type" (`rtnl_newlink()` in `net/core/rtnetlink.c`, after
+/// `request_module("rtnl-link-KIND")` found no module): say so in the
+/// object, keeping the kernel's errno (so [`ErrorKind::NotSupported`]).
 fn unknown_kind_is_unsupported(e: Error) -> Error {
-    match e {
-        Error::Netlink { op, object, errno, ext_ack } if errno == libc::EOPNOTSUPP || errno == libc::ENOENT => {
-            Error::Netlink {
-                op,
-                object: format!("{object} (this kernel has no support for the link kind)"),
-                errno: libc::EOPNOTSUPP,
-                ext_ack,
-            }
-        }
-        e => e,
+    match e.errno() {
+        Some(libc::EOPNOTSUPP) => e.with_object(|o| format!("{o} (this kernel has no support for the link kind)")),
+        _ => e,
     }
 }
 

@@ -153,12 +153,9 @@ impl Handle {
             Err(e) if e.is_not_found() => Ok(None),
             // Before Linux 5.0 RTM_GETNEIGH had no handler for one entry
             // (only dumps), and the kernel answers EOPNOTSUPP.
-            Err(Error::Netlink { op, object, errno, ext_ack }) if errno == libc::EOPNOTSUPP => Err(Error::Netlink {
-                op,
-                object: format!("{object} (getting one entry needs Linux 5.0+)"),
-                errno,
-                ext_ack,
-            }),
+            Err(e @ Error::Netlink { .. }) if e.errno() == Some(libc::EOPNOTSUPP) => {
+                Err(e.with_object(|o| format!("{o} (getting one entry needs Linux 5.0+)")))
+            }
             Err(e) => Err(e),
         }
     }

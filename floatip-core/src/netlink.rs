@@ -342,24 +342,14 @@ impl Conn {
                         if code == 0 {
                             return Ok(Some(out)); // the ack
                         }
-                        return Err(Error::Netlink {
-                            op,
-                            object: object(),
-                            errno: -code,
-                            ext_ack: ext_ack_message(flags, &body[4..]),
-                        });
+                        return Err(Error::netlink(op, object(), -code, ext_ack_message(flags, &body[4..])));
                     }
                     NLMSG_DONE => {
                         let body = &raw[16..];
                         let code = body.get(..4).map(|b| i32::from_ne_bytes(b.try_into().unwrap())).unwrap_or(0);
                         if code < 0 {
                             let tlvs = if flags & NLM_F_ACK_TLVS != 0 { &body[4..] } else { &[][..] };
-                            return Err(Error::Netlink {
-                                op,
-                                object: object(),
-                                errno: -code,
-                                ext_ack: tlv_message(tlvs),
-                            });
+                            return Err(Error::netlink(op, object(), -code, tlv_message(tlvs)));
                         }
                         return Ok(if interrupted { None } else { Some(out) });
                     }

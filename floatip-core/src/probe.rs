@@ -102,10 +102,14 @@ impl ProbeOptions {
         }
         let max = Duration::from_secs(10);
         if self.interval > max {
-            return Err(Error::invalid("conflict probe interval", format!("{:?}", self.interval), "at most 10 s"));
+            return Err(Error::invalid(
+                "conflict probe interval",
+                format!("{} ms", self.interval.as_millis()),
+                "at most 10 s",
+            ));
         }
         if self.wait > max {
-            return Err(Error::invalid("conflict probe wait", format!("{:?}", self.wait), "at most 10 s"));
+            return Err(Error::invalid("conflict probe wait", format!("{} ms", self.wait.as_millis()), "at most 10 s"));
         }
         Ok(())
     }

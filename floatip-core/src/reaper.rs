@@ -188,13 +188,19 @@ fn run(shared: &Shared, handle: &Handle, ns: &Netns) {
             st.busy = false;
             st.served = st.served.max(generation);
             if let Err(e) = r {
-                log::warn!("floatip: reaper: deleting tombstones (group {TOMBSTONE_GROUP}) failed: {e}");
+                log::warn!(
+                    "reaper: deleting tombstones (group {TOMBSTONE_GROUP}) failed: {err}",
+                    err = crate::error::Report(&e)
+                );
                 st.error.get_or_insert(e);
             }
             match flushed {
-                Ok(n) => log::debug!("floatip: reaper: deleted {n} conntrack entries of {} retired IPs", ips.len()),
+                Ok(n) => log::debug!("reaper: deleted {n} conntrack entries of {} retired IPs", ips.len()),
                 Err(e) => {
-                    log::warn!("floatip: reaper: deleting the conntrack entries of retired IPs failed: {e}");
+                    log::warn!(
+                        "reaper: deleting the conntrack entries of retired IPs failed: {err}",
+                        err = crate::error::Report(&e)
+                    );
                     st.error.get_or_insert(e);
                 }
             }

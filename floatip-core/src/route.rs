@@ -282,32 +282,19 @@ impl Handle {
 
     /// `ip route get fibmatch IP`: the routing-table entry the kernel would
     /// use for `ip` (`RTM_F_FIB_MATCH`), one lookup whatever the table size.
-    /// `NotFound` when nothing routes it (ENETUNREACH).
+    /// When nothing routes it the kernel answers `ENETUNREACH`
+    /// ([`Error::is_unreachable`]).
     pub fn route_get_fibmatch(&self, ip: IpAddr) -> Result<Route> {
         let mut m = RouteMessage::default();
         m.header.address_family = if ip.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
         m.header.destination_prefix_length = if ip.is_ipv4() { 32 } else { 128 };
         m.header.flags = RouteFlags::FibMatch;
         m.attributes.push(RouteAttribute::Destination(route_addr(ip)));
-        let r = self.get("RTM_GETROUTE", || format!("fibmatch {ip} in {}", self.netns()), Rt::GetRoute(m)).map_err(
-            |e| match e {
-                Error::Netlink { op, object, errno, ext_ack }
-                    if errno == libc::ENETUNREACH || errno == libc::EHOSTUNREACH =>
-                {
-                    Error::Netlink {
-                        op,
-                        object,
-                        errno: libc::ENOENT,
-                        ext_ack: ext_ack.or(Some("network is unreachable".into())),
-                    }
-                }
-                e => e,
-            },
-        )?;
+        let r = self.get("RTM_GETROUTE", || format!("fibmatch {ip} in {}", self.netns()), Rt::GetRoute(m))?;
         match r {
             Rt::NewRoute(m) => Route::from_message(m)
                 .ok_or_else(|| Error::Protocol { op: "RTM_GETROUTE", detail: "route of unknown family".into() }),
-            other => Err(Error::Protocol { op: "RTM_GETROUTE", detail: format!("unexpected reply {other:?}") }),
+            _ => Err(Error::Protocol { op: "RTM_GETROUTE", detail: "a reply that is not RTM_NEWROUTE".into() }),
         }
     }
 

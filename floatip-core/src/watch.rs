@@ -137,7 +137,7 @@ impl Drop for Watcher {
     fn drop(&mut self) {
         if self.thread.is_some() {
             if let Err(e) = self.finish() {
-                log::warn!("floatip: watcher ended with: {e}");
+                log::warn!("watcher ended with: {err}", err = crate::error::Report(&e));
             }
         }
     }
@@ -205,7 +205,7 @@ fn run(
             Err(e) => {
                 // A device in the middle of being re-created, say: try
                 // again after the next quiet spell.
-                log::warn!("floatip: reconcile failed, retrying: {e}");
+                log::warn!("reconcile failed, retrying: {err}", err = crate::error::Report(&e));
                 burst = Some(Instant::now());
                 let _ = set_timeout(IDLE.min(recheck));
             }

@@ -321,7 +321,7 @@ proptest! {
 
     #[test]
     fn mac_text_round_trip(mac in any_mac()) {
-        prop_assert_eq!(mac.to_string().parse::<Mac>(), Ok(mac));
+        prop_assert_eq!(mac.to_string().parse::<Mac>().ok(), Some(mac));
     }
 
     #[test]

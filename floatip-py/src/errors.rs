@@ -174,7 +174,8 @@ pub(crate) fn to_pyerr(py: Python<'_>, e: Error) -> PyErr {
 
 fn exception<'py>(py: Python<'py>, e: &Error) -> PyResult<Bound<'py, PyAny>> {
     let cls = class(py, class_of(e.kind()))?;
-    let message = e.to_string();
+    // The message and its cause (the errno's text), as one line.
+    let message = floatip::error::Report(e).to_string();
     // OSError(errno, strerror) sets both attributes; without an errno, the
     // message alone (errno and strerror stay None).
     let exc = match e.errno() {
@@ -199,12 +200,7 @@ pub(crate) fn invalid(what: &'static str, value: impl std::fmt::Display, reason:
 #[pyo3(signature = (variant, errno=0))]
 pub(crate) fn _exception_for(py: Python<'_>, variant: &str, errno: i32) -> PyResult<Py<PyAny>> {
     let e = match variant {
-        "netlink" => Error::Netlink {
-            op: "RTM_NEWLINK",
-            object: "test".into(),
-            errno,
-            ext_ack: Some("extended ack text".into()),
-        },
+        "netlink" => Error::netlink("RTM_NEWLINK", "test", errno, Some("extended ack text".into())),
         "io" => {
             Error::Io { op: "write sysctl", object: "test".into(), source: std::io::Error::from_raw_os_error(errno) }
         }
@@ -247,7 +243,7 @@ mod tests {
     /// table) to classes.
     #[test]
     fn errors_to_classes() {
-        let nl = |errno| Error::Netlink { op: "RTM_NEWADDR", object: "x".into(), errno, ext_ack: None };
+        let nl = |errno| Error::netlink("RTM_NEWADDR", "x", errno, None);
         assert_eq!(class_of(nl(libc::EEXIST).kind()), ExcClass::AlreadyExists);
         assert_eq!(class_of(nl(libc::ENODEV).kind()), ExcClass::NotFound);
         assert_eq!(class_of(nl(libc::ESRCH).kind()), ExcClass::NotFound);

@@ -103,7 +103,7 @@ impl Running {
         let out = child.wait_with_output().map_err(|e| fail(format!("wait: {e}")))?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !stderr.trim().is_empty() {
-            eprintln!("floatip-cni: IPAM {plugin} {command}: {}", stderr.trim());
+            log::info!("IPAM {plugin} {command}: {}", stderr.trim());
         }
         if !out.status.success() {
             return Err(match serde_json::from_slice::<CniError>(&out.stdout) {

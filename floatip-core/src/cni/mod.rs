@@ -66,6 +66,10 @@ pub enum Reply {
 /// prints the result or the error JSON on stdout. Returns the exit code
 /// (0, or 1 with an error).
 pub fn main() -> i32 {
+    // What the library logs (a failed rollback step, a failed announcement
+    // round) and the plugin's own warnings go to stderr, which runtimes keep
+    // in their logs; stdout carries only the CNI result.
+    let _ = log::set_logger(&STDERR_LOGGER).map(|()| log::set_max_level(log_level()));
     // A plugin is a short-lived process: its announcement socket's close
     // (an RCU grace period) must not delay its exit.
     crate::announce::close_sockets_in_child(true);
@@ -137,6 +141,32 @@ fn host() -> Result<Host, CniError> {
     Host::open_bare(crate::floating::NetnsRef::Current).map_err(|e| CniError::floatip("open the host namespace", &e))
 }
 
+/// The plugin's logger: one line per record on stderr,
+/// `floatip-cni: LEVEL target: message`.
+struct StderrLogger;
+
+static STDERR_LOGGER: StderrLogger = StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::max_level()
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            let _ = writeln!(std::io::stderr().lock(), "floatip-cni: {} {}: {}", r.level(), r.target(), r.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// `FLOATIP_CNI_LOG` (`error`, `warn`, `info`, `debug`, `trace`, `off`):
+/// the plugin's log level, `info` by default.
+fn log_level() -> log::LevelFilter {
+    std::env::var("FLOATIP_CNI_LOG").ok().and_then(|v| v.parse().ok()).unwrap_or(log::LevelFilter::Info)
+}
+
 /// Deletes the host's tombstones (this call's and earlier calls') in one
 /// batch: from a forked child when this process is the plugin, so that
 /// the runtime does not wait for the delete's RCU grace periods; here
@@ -149,7 +179,7 @@ fn reap(host: Host) {
         false => host.reap_now().map(drop),
     };
     if let Err(e) = r {
-        eprintln!("floatip-cni: deleting tombstones: {e}");
+        log::warn!("deleting tombstones: {}", crate::error::Report(&e));
     }
 }
 
@@ -336,7 +366,7 @@ fn add(req: &Request) -> Result<CniResult, CniError> {
     // Tombstones a killed call left: deleted in one batch before this
     // attach (one request when there are none).
     if let Err(e) = host.reap_now() {
-        eprintln!("floatip-cni: deleting tombstones: {e}");
+        log::warn!("deleting tombstones: {}", crate::error::Report(&e));
     }
     let (addrs, ipam_version) = add_addrs(req)?;
     let id = req.attachment_id();
@@ -350,7 +380,7 @@ fn add(req: &Request) -> Result<CniResult, CniError> {
             // goes back to the pool.
             if let Some(v) = &ipam_version {
                 if let Err(de) = ipam::exec(req, Command::Del, v) {
-                    eprintln!("floatip-cni: IPAM DEL after the failed ADD: {de}");
+                    log::warn!("IPAM DEL after the failed ADD: {}", de.msg);
                 }
             }
             return Err(e);
@@ -360,7 +390,7 @@ fn add(req: &Request) -> Result<CniResult, CniError> {
     // for are sent before it exits, or the runtime would never see them.
     if let Some(bg) = done.announcement.take() {
         if let Err(e) = bg.wait() {
-            eprintln!("floatip-cni: {id}: a later announcement round failed: {e}");
+            log::warn!("{id}: a later announcement round failed: {}", crate::error::Report(&e));
         }
     }
     let mut r = CniResult {
@@ -583,7 +613,7 @@ fn gc(req: &Request) -> Result<(), CniError> {
     }
     let removed = host.gc(valid.iter().map(String::as_str)).map_err(|e| CniError::floatip("gc", &e))?;
     for r in removed {
-        eprintln!("floatip-cni: GC: {r}");
+        log::info!("GC: {r}");
     }
     if ipam::plugin(req).is_some() && ipam::version_for(req)?.as_deref() == Some("1.1.0") {
         ipam::exec(req, Command::Gc, "1.1.0")?;

@@ -108,8 +108,8 @@ impl CniError {
         let errno = e.errno().map(|n| format!(", errno {n}")).unwrap_or_default();
         CniError {
             code: code_of(e.kind()),
-            msg: format!("floatip {what}: {e}"),
-            details: format!("kind {:?}, op {}{errno}", e.kind(), e.op()),
+            msg: format!("floatip {what}: {}", crate::error::Report(e)),
+            details: format!("kind {}, op {}{errno}", e.kind(), e.op()),
         }
     }
 

@@ -150,8 +150,19 @@ struct Ctx<'a> {
     undo: Vec<(usize, Undo)>,
     changes: Vec<String>,
     announced: Vec<String>,
-    fail_at: Option<usize>,
+    inject: Inject,
     step: usize,
+}
+
+/// Failures a test makes happen (the `test-hooks` feature's
+/// `attach_failing_at`): none in a normal attach.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Inject {
+    /// This step (counting from 0) fails.
+    pub(crate) step: Option<usize>,
+    /// The rollback's first undo fails too (and is not done), as an undo
+    /// the kernel refuses would.
+    pub(crate) rollback: bool,
 }
 
 impl Ctx<'_> {
@@ -183,7 +194,7 @@ impl Ctx<'_> {
         while !self.pod().link_oper_up(index)? {
             if t.elapsed() >= OPER_UP_WAIT {
                 log::warn!(
-                    "floatip: pod link {index} not operationally up after {} ms; announcing anyway",
+                    "pod link {index} not operationally up after {} ms; announcing anyway",
                     OPER_UP_WAIT.as_millis()
                 );
                 break;
@@ -199,7 +210,7 @@ impl Ctx<'_> {
     fn step(&mut self, what: impl fmt::Display) -> Result<()> {
         let n = self.step;
         self.step += 1;
-        if self.fail_at == Some(n) {
+        if self.inject.step == Some(n) {
             return Err(Error::io(
                 "injected failure",
                 format!("step {n} ({what})"),
@@ -253,6 +264,12 @@ impl Ctx<'_> {
 
     fn rollback(&mut self) {
         while let Some((what, u)) = self.undo.pop() {
+            if std::mem::take(&mut self.inject.rollback) {
+                let e = Error::io("injected failure", "rollback", std::io::Error::from_raw_os_error(libc::EIO));
+                let what = self.changes.get(what).map(String::as_str).unwrap_or("?");
+                log::warn!("rollback of `{what}` failed: {err}", err = crate::error::Report(&e));
+                continue;
+            }
             let r = match u {
                 Undo::DeleteNetns(n) => {
                     self.pod = None;
@@ -288,7 +305,7 @@ impl Ctx<'_> {
             if let Err(e) = r {
                 if !e.is_not_found() {
                     let what = self.changes.get(what).map(String::as_str).unwrap_or("?");
-                    log::warn!("floatip: rollback of `{what}` failed: {e}");
+                    log::warn!("rollback of `{what}` failed: {err}", err = crate::error::Report(&e));
                 }
             }
         }
@@ -299,7 +316,7 @@ impl FloatingIp {
     /// Attach on `site`, holding the attachment's and its IPs' locks: two
     /// attaches of one attachment, or of two attachments that want the same
     /// IP, run one after the other, and the second sees what the first made.
-    pub(crate) fn attach_at<'s>(&self, site: &'s Site<'s>, fail_at: Option<usize>) -> Result<Attached> {
+    pub(crate) fn attach_at<'s>(&self, site: &'s Site<'s>, inject: Inject) -> Result<Attached> {
         if let (Some(a), false) = (&self.ipv6, ipv6_enabled()) {
             return Err(Error::io(
                 "attach",
@@ -322,7 +339,7 @@ impl FloatingIp {
             undo: Vec::new(),
             changes: Vec::new(),
             announced: Vec::new(),
-            fail_at,
+            inject,
             step: 0,
         };
         match self.attach_steps(&mut cx) {
@@ -465,7 +482,7 @@ impl FloatingIp {
                         ));
                     }
                     Ok(_) => {}
-                    Err(e) if e.is_not_found() => {}
+                    Err(e) if e.is_unreachable() || e.is_not_found() => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -635,7 +652,10 @@ impl FloatingIp {
                 if r.as_ref().and_then(|r| r.gateway) != Some(a.gateway) {
                     return Err(conflict(
                         format!("default route in {}", self.pod_netns),
-                        format!("exists via {:?}, not via {}", r.and_then(|r| r.gateway), a.gateway),
+                        match r.and_then(|r| r.gateway) {
+                            Some(g) => format!("exists via {g}, not via {}", a.gateway),
+                            None => format!("exists without a gateway, not via {}", a.gateway),
+                        },
                     ));
                 }
             }

@@ -91,7 +91,7 @@ impl FloatingIp {
                             drift(
                                 "pod",
                                 format!("{} paired with {hv}", self.pod_ifname),
-                                format!("peer ifindex {:?}", p.link),
+                                p.link.map_or("no peer".into(), |l| format!("peer ifindex {l}")),
                             );
                         }
                     }
@@ -119,7 +119,11 @@ impl FloatingIp {
                 let b = link_opt(host, br)?;
                 if let (Some(h), Some(b)) = (&host_if, &b) {
                     if h.master != Some(b.index) {
-                        drift("host", format!("{hv} master {br}"), format!("master ifindex {:?}", h.master));
+                        drift(
+                            "host",
+                            format!("{hv} master {br}"),
+                            h.master.map_or("no master".into(), |m| format!("master ifindex {m}")),
+                        );
                     }
                 } else if b.is_none() {
                     drift("host", format!("bridge {br}"), "no such link".into());
@@ -146,7 +150,7 @@ impl FloatingIp {
                                 && r.oif.is_some()
                                 && r.oif == host_if.as_ref().map(|l| l.index) => {}
                         Ok(r) => drift("host", format!("route {} dev {hv}", a.host_prefix()), format!("{r}")),
-                        Err(e) if e.is_not_found() => {
+                        Err(e) if e.is_unreachable() || e.is_not_found() => {
                             drift("host", format!("route {} dev {hv}", a.host_prefix()), "no route".into())
                         }
                         Err(e) => return Err(e),

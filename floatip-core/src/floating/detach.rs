@@ -380,7 +380,7 @@ pub(crate) fn flush_retired(
 fn served(host: &Handle, ip: IpAddr, own: Option<u32>) -> Result<bool> {
     match host.route_get_fibmatch(ip) {
         Ok(r) => Ok(r.dst == IpPrefix::host(ip) && r.oif.is_some() && r.oif != own),
-        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) if e.is_unreachable() || e.is_not_found() => Ok(false),
         Err(e) => Err(e),
     }
 }

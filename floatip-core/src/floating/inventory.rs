@@ -353,7 +353,7 @@ impl Site<'_> {
                 })();
                 match made {
                     Ok(true) => {
-                        log::info!("floatip: reconcile: {x} (attachment {})", m.attachment_id);
+                        log::info!("reconcile: {x} (attachment {})", m.attachment_id);
                         done.push(format!("{x}"));
                     }
                     Ok(false) => {}
@@ -362,7 +362,11 @@ impl Site<'_> {
                     // others: the rest of the pass goes on, and the pass
                     // reports the failure so that the watcher tries again.
                     Err(e) => {
-                        log::warn!("floatip: reconcile: {x} (attachment {}) failed: {e}", m.attachment_id);
+                        log::warn!(
+                            "reconcile: {x} (attachment {}) failed: {}",
+                            m.attachment_id,
+                            crate::error::Report(&e)
+                        );
                         failed.get_or_insert(e);
                     }
                 }
@@ -393,7 +397,7 @@ impl Site<'_> {
         };
         for (k, v) in keys {
             if self.host_ns.sysctl_replace_from(&k, v, Some(self.home))? != v {
-                log::info!("floatip: reconcile: sysctl -w {k}={v}");
+                log::info!("reconcile: sysctl -w {k}={v}");
                 done.push(format!("sysctl -w {k}={v}"));
             }
         }

@@ -47,7 +47,7 @@ use crate::netlink::Handle;
 use crate::netns::Netns;
 use crate::route::{Route, RouteFilter};
 
-mod attach;
+pub(crate) mod attach;
 mod check;
 mod detach;
 mod inventory;
@@ -217,11 +217,5 @@ pub(super) fn conntrack_change(ips: &[IpAddr], deleted: usize) -> Option<String>
 
 /// Prefixes an error's object with what role the object plays.
 pub(super) fn with_what(e: Error, what: &str) -> Error {
-    match e {
-        Error::Netlink { op, object, errno, ext_ack } => {
-            Error::Netlink { op, object: format!("{what} {object}"), errno, ext_ack }
-        }
-        Error::Io { op, object, source } => Error::Io { op, object: format!("{what} {object}"), source },
-        e => e,
-    }
+    e.with_object(|o| format!("{what} {o}"))
 }

@@ -70,7 +70,7 @@ impl Reannouncer {
                 let (lock, wake) = &*flag;
                 loop {
                     if let Err(e) = pass(&mut report) {
-                        log::warn!("floatip: re-announce pass failed: {e}");
+                        log::warn!("re-announce pass failed: {err}", err = crate::error::Report(&e));
                         report.failed += 1;
                     }
                     report.passes += 1;

@@ -147,23 +147,24 @@ impl fmt::Debug for Mac {
 }
 
 impl FromStr for Mac {
-    type Err = WireError;
+    type Err = crate::Error;
 
     /// Parses exactly `xx:xx:xx:xx:xx:xx` (two hex digits per group, either
-    /// case). Anything else is `Malformed("mac address syntax")`.
-    fn from_str(s: &str) -> Result<Mac, WireError> {
-        const ERR: WireError = WireError::Malformed("mac address syntax");
+    /// case). Anything else is an [`InvalidInput`](crate::ErrorKind::InvalidInput)
+    /// error naming the value.
+    fn from_str(s: &str) -> Result<Mac, crate::Error> {
+        let err = || crate::Error::invalid("MAC address", s, "not six colon-separated pairs of hex digits");
         let mut out = [0u8; 6];
         let mut groups = s.split(':');
         for byte in out.iter_mut() {
-            let group = groups.next().ok_or(ERR)?;
+            let group = groups.next().ok_or_else(err)?;
             if group.len() != 2 || !group.bytes().all(|c| c.is_ascii_hexdigit()) {
-                return Err(ERR);
+                return Err(err());
             }
-            *byte = u8::from_str_radix(group, 16).map_err(|_| ERR)?;
+            *byte = u8::from_str_radix(group, 16).map_err(|_| err())?;
         }
         if groups.next().is_some() {
-            return Err(ERR);
+            return Err(err());
         }
         Ok(Mac(out))
     }
@@ -234,8 +235,8 @@ mod tests {
     fn mac_display_and_parse_round_trip() {
         let mac = Mac([0x02, 0x00, 0x00, 0xab, 0xcd, 0x0a]);
         assert_eq!(mac.to_string(), "02:00:00:ab:cd:0a");
-        assert_eq!("02:00:00:ab:cd:0a".parse::<Mac>(), Ok(mac));
-        assert_eq!("02:00:00:AB:CD:0A".parse::<Mac>(), Ok(mac));
+        assert_eq!("02:00:00:ab:cd:0a".parse::<Mac>().unwrap(), mac);
+        assert_eq!("02:00:00:AB:CD:0A".parse::<Mac>().unwrap(), mac);
         assert_eq!(format!("{mac:?}"), "Mac(02:00:00:ab:cd:0a)");
         assert_eq!(Mac::BROADCAST.to_string(), "ff:ff:ff:ff:ff:ff");
         assert_eq!(Mac::ZERO.to_string(), "00:00:00:00:00:00");
@@ -255,7 +256,7 @@ mod tests {
             "02:00:00:00:00:0a:",
             "02::00:00:00:00:0a",
         ] {
-            assert_eq!(bad.parse::<Mac>(), Err(WireError::Malformed("mac address syntax")), "{bad:?}");
+            assert_eq!(bad.parse::<Mac>().map_err(|e| e.kind()), Err(crate::ErrorKind::InvalidInput), "{bad:?}");
         }
     }
 
