@@ -466,7 +466,7 @@ fn every_error_code() {
     // 101: the uplink does not exist.
     let r = pod.run("ADD", &conf("1.1.0", json!({"uplink": "nope0", "ipam": static_ipam("10.0.0.120/23")})));
     assert_eq!(r.code(), 101, "{}", r.stdout);
-    assert!(r.out["details"].as_str().unwrap().contains("NotFound"), "{}", r.stdout);
+    assert!(r.out["details"].as_str().unwrap().contains("kind not found"), "{}", r.stdout);
     // 50: STATUS with the uplink missing, then down.
     let r = pod.run("STATUS", &conf("1.1.0", json!({"uplink": "nope0"})));
     assert_eq!(r.code(), 50, "{}", r.stdout);

@@ -96,7 +96,7 @@ fn detach_deletes_the_flows_and_nat_bindings_of_its_ips() {
         .enumerate()
         .map(|(i, (p, ip))| spec(&lan, p, &format!("ct/p{i}"), &format!("{ip}/23")).build().unwrap())
         .collect();
-    assert!(specs.iter().all(|s| s.conntrack_flush), "on by default in routed mode");
+    assert!(specs.iter().all(|s| s.conntrack_flush()), "on by default in routed mode");
     let host = Host::open(NetnsRef::Name(lan.host_a.name.clone())).unwrap();
     for s in &specs {
         host.attach(s).unwrap();
@@ -259,7 +259,7 @@ fn the_off_switch_and_bridge_mode_keep_the_entries() {
     };
     let bpod = TestNs::new("cto-br");
     let br = bridged("ct/br", &bpod, "10.0.0.171/23").build().unwrap();
-    assert!(!br.conntrack_flush, "off by default in bridge mode");
+    assert!(!br.conntrack_flush(), "off by default in bridge mode");
     insert(&lan.host_b, &udp("10.0.0.171", "10.0.0.7", "10.0.0.7", 43001));
     br.attach().unwrap();
     br.detach().unwrap();
@@ -365,7 +365,7 @@ fn flush_cost() {
             let t = Instant::now();
             host.attach(s).unwrap();
             let us = t.elapsed().as_secs_f64() * 1e6;
-            if s.conntrack_flush {
+            if s.conntrack_flush() {
                 on.push(us)
             } else {
                 off.push(us)
@@ -375,7 +375,7 @@ fn flush_cost() {
             let t = Instant::now();
             host.detach(s).unwrap();
             let us = t.elapsed().as_secs_f64() * 1e6;
-            if s.conntrack_flush {
+            if s.conntrack_flush() {
                 don.push(us)
             } else {
                 doff.push(us)

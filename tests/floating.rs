@@ -29,7 +29,7 @@ fn routed_mode_on_a_lan() {
     assert_eq!(a1.uplink_mac.unwrap().to_string(), HOST_A_MAC);
 
     // The state, read by iproute2.
-    let hv = f1.host_ifname.as_str();
+    let hv = f1.host_ifname().as_str();
     let routes = lan.host_a.ip_json("route show");
     let r = find(&routes, "dst", "10.0.0.100").expect("host /32 route");
     assert_eq!((r["dev"].as_str(), r["scope"].as_str()), (Some(hv), Some("link")));
@@ -103,7 +103,7 @@ fn dual_stack_routed_mode() {
     fb.attach().unwrap();
     assert!(f.check().unwrap().is_empty(), "{:?}", f.check().unwrap());
     assert!(fb.check().unwrap().is_empty(), "{:?}", fb.check().unwrap());
-    let hv = f.host_ifname.as_str();
+    let hv = f.host_ifname().as_str();
     assert!(find(&lan.host_a.ip_json("-6 route show"), "dst", "2001:db8::110").is_some());
     assert!(find(&lan.host_a.ip_json("-6 neigh show proxy dev up0"), "dst", "2001:db8::110").is_some());
     assert_eq!(lan.host_a.sysctl(&format!("net.ipv6.conf.{hv}.proxy_ndp")), "1");
@@ -178,7 +178,7 @@ fn dnat_applies_in_routed_mode_not_in_bridge_mode() {
         .unwrap();
     fb.attach().unwrap();
     assert!(fb.check().unwrap().is_empty(), "{:?}", fb.check().unwrap());
-    assert_eq!(lan.host_b.ip_json(&format!("link show dev {}", fb.host_ifname))[0]["master"], "br0");
+    assert_eq!(lan.host_b.ip_json(&format!("link show dev {}", fb.host_ifname()))[0]["master"], "br0");
     // Both pods reach the peer directly.
     assert!(pod_r.ping("10.0.0.7") && pod_b.ping("10.0.0.7"));
 
@@ -369,7 +369,7 @@ fn check_reports_drift_and_detach_cleans_half_attached_pods() {
     assert!(f.check().unwrap().is_empty());
     // Someone deletes the /32 route and turns proxy_arp off.
     lan.host_a.ip("route del 10.0.0.160/32");
-    let hv = f.host_ifname.as_str();
+    let hv = f.host_ifname().as_str();
     lan.host_a.exec(&["sh", "-c", &format!("echo 0 > /proc/sys/net/ipv4/conf/{hv}/proxy_arp")]);
     let d = f.check().unwrap();
     let text: Vec<String> = d.iter().map(|x| x.to_string()).collect();
@@ -545,7 +545,7 @@ fn detach_many_drains_a_node() {
     assert!(removed[0].contains("(7 veths)"), "{removed:?}");
     let links = lan.host_a.ip_json("link show");
     for s in &drain {
-        assert!(links.iter().all(|l| l["ifname"] != s.host_ifname.as_str()), "{} left", s.host_ifname);
+        assert!(links.iter().all(|l| l["ifname"] != s.host_ifname().as_str()), "{} left", s.host_ifname());
     }
     for p in &pods {
         assert!(p.ip_json("link show").iter().all(|l| l["ifname"] != "eth0"));
@@ -626,13 +626,16 @@ fn host_context_serves_many_verbs() {
     // 3. A spec for another host, or for the calling thread's namespace
     // (this thread is not in host A), is refused before any change.
     let before = lan.host_a.snapshot() + &lan.host_b.snapshot();
-    let other = FloatingIp::builder("default/h2", "up0")
-        .host_netns(NetnsRef::Name(lan.host_b.name.clone()))
-        .create_pod_netns(made(2))
-        .ipv4("10.0.0.172/23", "10.0.0.1")
-        .build()
-        .unwrap();
-    let here = FloatingIp { host_netns: NetnsRef::Current, ..other.clone() };
+    let spec_in = |host_netns| {
+        FloatingIp::builder("default/h2", "up0")
+            .host_netns(host_netns)
+            .create_pod_netns(made(2))
+            .ipv4("10.0.0.172/23", "10.0.0.1")
+            .build()
+            .unwrap()
+    };
+    let other = spec_in(NetnsRef::Name(lan.host_b.name.clone()));
+    let here = spec_in(NetnsRef::Current);
     for s in [&other, &here] {
         let e = host.attach(s).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");

@@ -57,7 +57,7 @@ fn a_late_del_of_the_old_sandbox_leaves_the_new_one() {
         // The late DEL(old): its netns is gone.
         let removed = f_old.detach().unwrap();
         assert!(removed.is_empty(), "{old_id}: the late DEL removed {removed:?}");
-        assert!(links(&lan.host_a).contains(&f_new.host_ifname.to_string()));
+        assert!(links(&lan.host_a).contains(&f_new.host_ifname().to_string()));
         assert_eq!(lan.host_a.ip_json("neigh show proxy").len(), 1, "the proxy entry serves the new sandbox");
         assert!(f_new.check().unwrap().is_empty(), "{old_id}");
         assert!(lan.peer.ping("10.0.0.150"), "{old_id}: after the late DEL(old)");
@@ -73,7 +73,7 @@ fn marks_are_readable_with_ip_and_macs_are_stable() {
     let pod = TestNs::new("mark-pod");
     let f = spec(&lan.host_a, &pod.name, "cafe/eth0", "10.0.0.151/23").no_announce().build().unwrap();
     let done = f.attach().unwrap();
-    let hv = f.host_ifname.as_str();
+    let hv = f.host_ifname().as_str();
     let l = &lan.host_a.ip_json(&format!("-d link show dev {hv}"))[0];
     let ino = pod.ns.inode().unwrap();
     assert_eq!(
@@ -101,7 +101,7 @@ fn marks_are_readable_with_ip_and_macs_are_stable() {
         )
     };
     let first = macs();
-    assert_eq!(first, (f.host_mac.to_string(), f.pod_mac.to_string()));
+    assert_eq!(first, (f.host_mac().to_string(), f.pod_mac().to_string()));
     f.detach().unwrap();
     f.attach().unwrap();
     assert_eq!(macs(), first, "a re-attach restores the same MACs");
@@ -128,7 +128,7 @@ fn list_from_a_fresh_process() {
     let a = here.iter().find(|a| a.attachment_id.as_deref() == Some("aa/eth0")).unwrap();
     assert_eq!(a.pod_netns_name.as_deref(), Some(p1.name.as_str()));
     assert_eq!(a.pod_netns_inode, Some(p1.ns.inode().unwrap()));
-    assert_eq!(a.host_veth.as_ref().map(|v| v.0.as_str()), Some(f1.host_ifname.as_str()));
+    assert_eq!(a.host_veth.as_ref().map(|v| v.0.as_str()), Some(f1.host_ifname().as_str()));
     // An uplink flap flushes the proxy entries: partial.
     lan.host_a.ip("link set up0 down");
     lan.host_a.ip("link set up0 up");
@@ -136,7 +136,7 @@ fn list_from_a_fresh_process() {
     f1.attach().unwrap();
     f2.attach().unwrap();
     // A veth deleted by hand: its proxy entry is an orphan.
-    lan.host_a.ip(&format!("link del {}", f2.host_ifname));
+    lan.host_a.ip(&format!("link del {}", f2.host_ifname()));
     assert_eq!(probe(), "- orphaned 10.0.0.153\naa/eth0 complete 10.0.0.152\n");
     f1.detach().unwrap();
     f2.detach().unwrap();
@@ -178,13 +178,13 @@ fn gc_removes_only_floatips_invalid_objects_and_orphans() {
     // without floatip's protocol, one on a veth that GC removes.
     lan.host_a.ip("rule add priority 2002 iif fipgone00000 blackhole proto 70");
     lan.host_a.ip("rule add priority 2002 iif fipgone00001 blackhole");
-    lan.host_a.ip(&format!("rule add priority 2500 iif {} lookup main", specs[1].host_ifname));
+    lan.host_a.ip(&format!("rule add priority 2500 iif {} lookup main", specs[1].host_ifname()));
     let removed = host(&lan.host_a).gc(["gc0/eth0"]).unwrap();
     assert!(!removed.is_empty());
     let names = links(&lan.host_a);
-    assert!(names.contains(&specs[0].host_ifname.to_string()), "the valid attachment stays");
+    assert!(names.contains(&specs[0].host_ifname().to_string()), "the valid attachment stays");
     for s in &specs[1..] {
-        assert!(!names.contains(&s.host_ifname.to_string()), "{} is not valid", s.attachment_id);
+        assert!(!names.contains(&s.host_ifname().to_string()), "{} is not valid", s.attachment_id());
     }
     for n in ["fip0123456789ab", "fipforeign0", "fipx-peer", "fipy-peer"] {
         assert!(names.contains(&n.to_owned()), "look-alike {n} removed");
@@ -198,9 +198,9 @@ fn gc_removes_only_floatips_invalid_objects_and_orphans() {
     assert!(!routes.iter().any(|r| r.contains("10.0.0.172")), "floatip's orphan route stays: {routes:?}");
     let rules = lan.host_a.ip_json("rule show");
     let on = |iif: &str| rules.iter().filter(|r| r["iif"] == iif).count();
-    assert_eq!(on(specs[0].host_ifname.as_str()), 3, "the valid attachment's rules stay");
-    assert_eq!(on(specs[2].host_ifname.as_str()), 0, "an invalid attachment's rules go");
-    assert_eq!(on(specs[1].host_ifname.as_str()), 1, "a hand-made rule on a removed veth stays: {rules:?}");
+    assert_eq!(on(specs[0].host_ifname().as_str()), 3, "the valid attachment's rules stay");
+    assert_eq!(on(specs[2].host_ifname().as_str()), 0, "an invalid attachment's rules go");
+    assert_eq!(on(specs[1].host_ifname().as_str()), 1, "a hand-made rule on a removed veth stays: {rules:?}");
     assert_eq!((on("fipgone00000"), on("fipgone00001")), (0, 1), "{rules:?}");
     assert!(specs[0].check().unwrap().is_empty());
     assert!(lan.peer.ping("10.0.0.160"));
@@ -208,7 +208,7 @@ fn gc_removes_only_floatips_invalid_objects_and_orphans() {
     assert!(host(&lan.host_a).gc(["gc0/eth0"]).unwrap().is_empty());
     specs[0].detach().unwrap();
     lan.host_a.ip("rule del priority 2002 iif fipgone00001 blackhole");
-    lan.host_a.ip(&format!("rule del priority 2500 iif {} lookup main", specs[1].host_ifname));
+    lan.host_a.ip(&format!("rule del priority 2500 iif {} lookup main", specs[1].host_ifname()));
 }
 
 /// Two attachments asking for one floating IP at once: exactly one wins,
@@ -222,7 +222,7 @@ fn the_same_ip_race_has_one_winner() {
     let fb = spec(&lan.host_a, &pb.name, "rb/eth0", "10.0.0.180/23").no_announce().build().unwrap();
     let h = Arc::new(host(&lan.host_a));
     let loser_clean = |loser: &FloatingIp, pod: &TestNs| {
-        assert!(!links(&lan.host_a).contains(&loser.host_ifname.to_string()));
+        assert!(!links(&lan.host_a).contains(&loser.host_ifname().to_string()));
         assert!(pod.ip_json("link show").iter().all(|l| l["ifname"] != "eth0"));
     };
     for round in 0..rounds(100) {
@@ -331,7 +331,7 @@ fn sigkill_mid_attach_is_repaired_by_attach_or_detach() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let exists = std::path::Path::new("/run/netns").join(&name).exists();
-        let veth = links(&lan.host_a).contains(&f.host_ifname.to_string());
+        let veth = links(&lan.host_a).contains(&f.host_ifname().to_string());
         let complete = veth && f.check().is_ok_and(|d| d.is_empty());
         match (exists || veth, complete) {
             (false, _) => {
@@ -468,9 +468,9 @@ fn the_watcher_repairs_flaps_deletions_and_a_recreated_uplink() {
     // A host network manager that flushes foreign rules and routes: the
     // anti-spoofing rule and the table's default route go.
     let t = floatip::default_table(&floatip::IfName::new("up0").unwrap());
-    lan.host_a.ip(&format!("rule del priority 2002 iif {}", f.host_ifname));
+    lan.host_a.ip(&format!("rule del priority 2002 iif {}", f.host_ifname()));
     lan.host_a.ip(&format!("route del default table {t}"));
-    lan.host_a.ip(&format!("-6 rule del priority 2000 from 2001:db8::198 iif {}", f.host_ifname));
+    lan.host_a.ip(&format!("-6 rule del priority 2000 from 2001:db8::198 iif {}", f.host_ifname()));
     // (No look at the state in between: the watcher may have repaired it
     // already.)
     eventually("the rules and the table route back", healthy);
@@ -523,7 +523,7 @@ fn detach_many_is_idempotent_and_drains_do_not_collide() {
     }
     // Two members vanish before the drain: one detached, one deleted by hand.
     h.detach(&specs[0]).unwrap();
-    lan.host_a.ip(&format!("link del {}", specs[1].host_ifname));
+    lan.host_a.ip(&format!("link del {}", specs[1].host_ifname()));
     // Two drains at once, on disjoint halves.
     let (a, b) = specs.split_at(4);
     std::thread::scope(|s| {
@@ -534,7 +534,7 @@ fn detach_many_is_idempotent_and_drains_do_not_collide() {
     });
     let names = links(&lan.host_a);
     for s in &specs {
-        assert!(!names.contains(&s.host_ifname.to_string()), "{} left", s.attachment_id);
+        assert!(!names.contains(&s.host_ifname().to_string()), "{} left", s.attachment_id());
     }
     assert!(lan.host_a.ip_json("neigh show proxy").is_empty(), "the orphan of the hand-deleted veth too");
     assert!(h.list().unwrap().is_empty());

@@ -212,7 +212,7 @@ fn bridge_mode_reattach_is_not_a_conflict() {
     // The pod holds 10.0.0.166 now and answers probes for it.
     let p = Prober::new(&lan.host_b.ns, "br0").unwrap();
     let r = p.probe(&["10.0.0.166".parse().unwrap()], &ProbeOptions::default()).unwrap();
-    assert_eq!(r.conflict.map(|c| c.mac), Some(f.pod_mac), "the pod answers: {r}");
+    assert_eq!(r.conflict.map(|c| c.mac), Some(f.pod_mac()), "the pod answers: {r}");
     let again = f.attach().unwrap();
     assert!(again.changes.is_empty(), "{again}");
     assert_eq!(again.probe.unwrap().conflict, None, "the pod's own answer is no conflict");

@@ -41,7 +41,7 @@ fn tombstones(ns: &TestNs) -> Vec<String> {
 /// the tombstone group, nothing of the node's routing pointing at it, and
 /// no verb taking it for a live attachment.
 fn assert_retired(h: &Host, ns: &TestNs, f: &FloatingIp, case: &str) {
-    let hv = f.host_ifname.as_str();
+    let hv = f.host_ifname().as_str();
     let l = &ns.ip_json(&format!("link show dev {hv}"))[0];
     assert_eq!(l["group"].as_str(), Some(TOMBSTONE_GROUP.to_string().as_str()), "{case}: {l}");
     let flags: Vec<&str> = l["flags"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
@@ -61,7 +61,7 @@ fn assert_retired(h: &Host, ns: &TestNs, f: &FloatingIp, case: &str) {
         assert!(out.trim().is_empty(), "{case}: `ip {cmd}` after detach:\n{out}");
     }
     let found = h.list().unwrap();
-    let mine: Vec<_> = found.iter().filter(|a| a.attachment_id.as_deref() == Some(f.attachment_id.as_str())).collect();
+    let mine: Vec<_> = found.iter().filter(|a| a.attachment_id.as_deref() == Some(f.attachment_id())).collect();
     assert_eq!(mine.len(), 1, "{case}: {found:?}");
     assert_eq!(mine[0].state, AttachmentState::Tombstone, "{case}: {found:?}");
     let drift = h.check(f).unwrap();
@@ -151,7 +151,7 @@ fn attach_over_a_pending_tombstone() {
     let f = base(&lan, "tdre/a").pod_netns_name(pod.name.clone()).ipv4("10.0.0.122/23", "10.0.0.1").build().unwrap();
     h.attach(&f).unwrap();
     h.detach(&f).unwrap();
-    assert_eq!(tombstones(&lan.host_a), [f.host_ifname.to_string()]);
+    assert_eq!(tombstones(&lan.host_a), [f.host_ifname().to_string()]);
     h.attach(&f).unwrap();
     assert!(h.check(&f).unwrap().is_empty(), "{:?}", h.check(&f).unwrap());
     assert!(lan.peer.ping_wait("10.0.0.122", 2));
@@ -159,7 +159,7 @@ fn attach_over_a_pending_tombstone() {
     h.detach(&f).unwrap();
     // Another attachment, another host veth name, the same pod interface.
     let g = base(&lan, "tdre/b").pod_netns_name(pod.name.clone()).ipv4("10.0.0.123/23", "10.0.0.1").build().unwrap();
-    assert_ne!(g.host_ifname, f.host_ifname);
+    assert_ne!(g.host_ifname(), f.host_ifname());
     h.attach(&g).unwrap();
     assert!(h.check(&g).unwrap().is_empty(), "{:?}", h.check(&g).unwrap());
     assert!(lan.peer.ping_wait("10.0.0.123", 2));

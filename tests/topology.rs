@@ -315,9 +315,9 @@ fn multi_homed_host_pod_egress_by_the_floating_uplink() {
     f1.attach().unwrap();
     f2.attach().unwrap();
     for f in [&f1, &f2] {
-        assert!(f.check().unwrap().is_empty(), "{}: {:?}", f.attachment_id, f.check().unwrap());
+        assert!(f.check().unwrap().is_empty(), "{}: {:?}", f.attachment_id(), f.check().unwrap());
     }
-    let (hv1, hv2) = (f1.host_ifname.to_string(), f2.host_ifname.to_string());
+    let (hv1, hv2) = (f1.host_ifname().to_string(), f2.host_ifname().to_string());
 
     // The rules and table T, as ip prints them.
     let t = default_table();
@@ -500,7 +500,7 @@ fn a_pod_cannot_spoof_its_source() {
         spec(&lan.host_a, &pod, "default/spoof", "10.0.0.120/23", v6.then_some("2001:db8::120/64")).build().unwrap();
     f.attach().unwrap();
     assert!(f.check().unwrap().is_empty(), "{:?}", f.check().unwrap());
-    let hv = f.host_ifname.to_string();
+    let hv = f.host_ifname().to_string();
     // The pod's own addresses work (and teach the pod its next hop).
     assert!(ping_from(&pod, "10.0.0.120", "10.0.0.7"), "pod -> peer from its floating IP");
     assert!(!v6 || ping_from(&pod, "2001:db8::120", "2001:db8::7"), "pod -> peer over IPv6");

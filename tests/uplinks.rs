@@ -140,7 +140,7 @@ fn vlans_on_a_trunk_end_to_end() {
         }
         // The veths take the VLAN device's MTU, not the trunk's.
         let want = if *vid == 100 { 1400 } else { 1500 };
-        assert_eq!(host_a.ip_json(&format!("link show dev {}", f.host_ifname))[0]["mtu"], want);
+        assert_eq!(host_a.ip_json(&format!("link show dev {}", f.host_ifname()))[0]["mtu"], want);
         assert!(
             netlab::find(
                 &host_a.ip_json(&format!("neigh show proxy dev up0.{vid}")),

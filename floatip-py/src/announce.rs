@@ -288,6 +288,13 @@ pub(crate) struct PyBackgroundAnnounce {
     inner: Running<BackgroundAnnounce>,
 }
 
+impl crate::running::Stop for BackgroundAnnounce {
+    type Report = floatip::announce::AnnounceReport;
+    fn stop(self) -> floatip::Result<Self::Report> {
+        BackgroundAnnounce::stop(self)
+    }
+}
+
 impl PyBackgroundAnnounce {
     pub(crate) fn wrap(bg: Option<BackgroundAnnounce>) -> Self {
         PyBackgroundAnnounce { inner: Running::new(bg, "this announcement was already waited for or stopped") }
@@ -311,6 +318,16 @@ impl PyBackgroundAnnounce {
     fn stop(&self, py: Python<'_>) -> PyResult<PyAnnounceReport> {
         let bg = self.inner.take()?;
         without_gil(py, || bg.stop()).map(PyAnnounceReport::from)
+    }
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+    /// Leaving a ``with`` block stops the rounds (unless ``wait()`` or
+    /// ``stop()`` ran already); an exception from the block propagates,
+    /// and so does the error a round met.
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.inner.exit(py)
     }
     fn __repr__(&self) -> String {
         format!("BackgroundAnnounce(finished={})", if self.finished() { "True" } else { "False" })

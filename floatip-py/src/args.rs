@@ -39,10 +39,10 @@ fn ipaddress_types<'py>(
 /// The text of `obj` if it is a `str` or an instance of one of `types`.
 fn text_of(obj: &Bound<'_, PyAny>, types: &Bound<'_, PyTuple>, expected: &str) -> PyResult<String> {
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(s.to_str()?.to_owned());
+        return Ok(s.to_cow()?.into_owned());
     }
     if obj.is_instance(types.as_any())? {
-        return Ok(obj.str()?.to_str()?.to_owned());
+        return Ok(obj.str()?.to_cow()?.into_owned());
     }
     Err(PyTypeError::new_err(format!("expected {expected}, got {}", obj.get_type().name()?)))
 }
@@ -103,7 +103,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for MacArg {
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
         let py = obj.py();
         if let Ok(s) = obj.cast::<PyString>() {
-            let s = s.to_str()?;
+            let s: &str = &s.to_cow()?;
             return s.parse().map(MacArg).map_err(|_| to_pyerr(py, invalid("mac", s, "expected aa:bb:cc:dd:ee:ff")));
         }
         if let Ok(b) = obj.cast::<PyBytes>() {
@@ -182,7 +182,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for NetnsArg {
             return Ok(NetnsArg::Open(ns.get().inner()?));
         }
         if let Ok(s) = obj.cast::<PyString>() {
-            let s = s.to_str()?;
+            let s: &str = &s.to_cow()?;
             return Ok(if s.contains('/') { NetnsArg::Path(s.into()) } else { NetnsArg::Name(s.to_owned()) });
         }
         match obj.extract::<PathBuf>() {

@@ -196,6 +196,7 @@ pub(crate) fn invalid(what: &'static str, value: impl std::fmt::Display, reason:
 /// Test hook for the mapping table: builds (does not raise) the exception
 /// for an error of `variant` (`netlink`, `io`, `invalid`, `timeout`,
 /// `conflict`, `protocol`) with `errno`, through [`to_pyerr`].
+#[cfg(feature = "test-hooks")]
 #[pyfunction]
 #[pyo3(signature = (variant, errno=0))]
 pub(crate) fn _exception_for(py: Python<'_>, variant: &str, errno: i32) -> PyResult<Py<PyAny>> {

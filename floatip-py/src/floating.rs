@@ -279,33 +279,33 @@ impl PyFloatingIp {
     /// The pod (``namespace/pod``), kept in the owner mark when it fits.
     #[getter]
     fn pod_key(&self) -> &str {
-        &self.spec.pod_key
+        self.spec.pod_key()
     }
     /// The attachment id: as given, or the pod key.
     #[getter]
     fn attachment_id(&self) -> &str {
-        &self.spec.attachment_id
+        self.spec.attachment_id()
     }
     /// The route protocol number of the host routes and proxy entries.
     #[getter]
     fn route_protocol(&self) -> u8 {
-        self.spec.route_protocol
+        self.spec.route_protocol()
     }
     /// Whether routed egress goes by the LAN interface's table.
     #[getter]
     fn policy_routing(&self) -> bool {
-        self.spec.policy_routing
+        self.spec.policy_routing()
     }
     /// Whether the host drops what the pod sends from other sources.
     #[getter]
     fn anti_spoofing(&self) -> bool {
-        self.spec.anti_spoofing
+        self.spec.anti_spoofing()
     }
     /// Whether attach and detach delete the host's conntrack entries of
     /// the floating IPs.
     #[getter]
     fn conntrack_flush(&self) -> bool {
-        self.spec.conntrack_flush
+        self.spec.conntrack_flush()
     }
     /// The policy routing table (routed mode with policy routing), else
     /// None.
@@ -316,17 +316,17 @@ impl PyFloatingIp {
     /// The first of the three rule priorities.
     #[getter]
     fn rule_priority(&self) -> u32 {
-        self.spec.rule_priority
+        self.spec.rule_priority()
     }
     /// The IPv4 address given for the LAN interface, else None.
     #[getter]
     fn lan_address(&self) -> Option<String> {
-        self.spec.lan_address.map(|p| p.to_string())
+        self.spec.lan_address().map(|p| p.to_string())
     }
     /// The uplink on the LAN.
     #[getter]
     fn uplink(&self) -> &str {
-        self.spec.uplink.as_str()
+        self.spec.uplink().as_str()
     }
     /// The LAN-facing interface: the uplink, or ``<uplink>.<vlan>``.
     #[getter]
@@ -336,18 +336,18 @@ impl PyFloatingIp {
     /// The host-side veth name.
     #[getter]
     fn host_ifname(&self) -> &str {
-        self.spec.host_ifname.as_str()
+        self.spec.host_ifname().as_str()
     }
     /// The pod-side veth name.
     #[getter]
     fn pod_ifname(&self) -> &str {
-        self.spec.pod_ifname.as_str()
+        self.spec.pod_ifname().as_str()
     }
     /// The pod namespace's name (given by ``pod_netns_name`` or
     /// ``create_pod_netns``), else None.
     #[getter]
     fn pod_netns_name(&self) -> Option<&str> {
-        match &self.spec.pod_netns {
+        match &self.spec.pod_netns() {
             NetnsRef::Name(n) => Some(n),
             _ => None,
         }
@@ -355,7 +355,7 @@ impl PyFloatingIp {
     /// The pod namespace's path (given by ``pod_netns_path``), else None.
     #[getter]
     fn pod_netns_path(&self) -> Option<PathBuf> {
-        match &self.spec.pod_netns {
+        match &self.spec.pod_netns() {
             NetnsRef::Path(p) => Some(p.clone()),
             _ => None,
         }
@@ -363,13 +363,13 @@ impl PyFloatingIp {
     /// True when attach creates the pod namespace and detach deletes it.
     #[getter]
     fn creates_pod_netns(&self) -> bool {
-        self.spec.create_pod_netns
+        self.spec.create_pod_netns()
     }
     /// The host side's namespace, by name or path; None for the calling
     /// thread's.
     #[getter]
     fn host_netns(&self) -> Option<String> {
-        match &self.spec.host_netns {
+        match &self.spec.host_netns() {
             NetnsRef::Current => None,
             NetnsRef::Name(n) => Some(n.clone()),
             NetnsRef::Path(p) => Some(p.display().to_string()),
@@ -379,37 +379,37 @@ impl PyFloatingIp {
     /// the LAN's prefix, and the gateway; or None.
     #[getter]
     fn ipv4<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        self.spec.ipv4.as_ref().map(|a| addr_pair(py, &a.address, a.gateway)).transpose()
+        self.spec.ipv4().as_ref().map(|a| addr_pair(py, &a.address, a.gateway)).transpose()
     }
     /// ``(IPv6Interface, IPv6Address)``, or None.
     #[getter]
     fn ipv6<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        self.spec.ipv6.as_ref().map(|a| addr_pair(py, &a.address, a.gateway)).transpose()
+        self.spec.ipv6().as_ref().map(|a| addr_pair(py, &a.address, a.gateway)).transpose()
     }
     /// The VLAN id, or None.
     #[getter]
     fn vlan(&self) -> Option<u16> {
-        self.spec.vlan
+        self.spec.vlan()
     }
     /// The veth MTU, or None for the uplink's.
     #[getter]
     fn mtu(&self) -> Option<u32> {
-        self.spec.mtu
+        self.spec.mtu()
     }
     /// The host end's MAC: as given, or derived from the attachment id.
     #[getter]
     fn host_mac(&self) -> String {
-        self.spec.host_mac.to_string()
+        self.spec.host_mac().to_string()
     }
     /// The pod end's MAC: as given, or derived from the attachment id.
     #[getter]
     fn pod_mac(&self) -> String {
-        self.spec.pod_mac.to_string()
+        self.spec.pod_mac().to_string()
     }
     /// ``"proxy_entry"`` or ``"proxy_arp"``.
     #[getter]
     fn uplink_arp(&self) -> &'static str {
-        match self.spec.uplink_arp {
+        match self.spec.uplink_arp() {
             UplinkArp::ProxyEntry => "proxy_entry",
             UplinkArp::ProxyArp => "proxy_arp",
         }
@@ -417,35 +417,35 @@ impl PyFloatingIp {
     /// How attach announces the floating IPs, or None when it does not.
     #[getter]
     fn announce(&self) -> Option<PyAnnounceOptions> {
-        self.spec.announce.map(PyAnnounceOptions::from_core)
+        self.spec.announce().cloned().map(PyAnnounceOptions::from_core)
     }
     /// How attach probes for a conflict first, or None when it does not
     /// (the default).
     #[getter]
     fn conflict_probe(&self) -> Option<PyProbeOptions> {
-        self.spec.conflict_probe.map(PyProbeOptions::from_core)
+        self.spec.conflict_probe().cloned().map(PyProbeOptions::from_core)
     }
     /// The bridge in bridge mode; None in routed mode.
     #[getter]
     fn bridge(&self) -> Option<&str> {
-        match &self.spec.mode {
+        match &self.spec.mode() {
             Mode::Bridge(b) => Some(b.as_str()),
             _ => None,
         }
     }
     fn __repr__(&self) -> String {
         let s = &self.spec;
-        let mut out = format!("FloatingIp({:?}, {:?}", s.pod_key, s.uplink.as_str());
-        if s.attachment_id != s.pod_key {
-            out += &format!(", attachment_id={:?}", s.attachment_id);
+        let mut out = format!("FloatingIp({:?}, {:?}", s.pod_key(), s.uplink().as_str());
+        if s.attachment_id() != s.pod_key() {
+            out += &format!(", attachment_id={:?}", s.attachment_id());
         }
-        if let Some(a) = &s.ipv4 {
+        if let Some(a) = &s.ipv4() {
             out += &format!(", ipv4=('{}', '{}')", a.address, a.gateway);
         }
-        if let Some(a) = &s.ipv6 {
+        if let Some(a) = &s.ipv6() {
             out += &format!(", ipv6=('{}', '{}')", a.address, a.gateway);
         }
-        out += &format!(", host_ifname={:?})", s.host_ifname.as_str());
+        out += &format!(", host_ifname={:?})", s.host_ifname().as_str());
         out
     }
 }

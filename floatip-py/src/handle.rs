@@ -61,6 +61,14 @@ fn addr_opts(nodad: bool, noprefixroute: bool) -> AddrOptions {
     AddrOptions { nodad, noprefixroute }
 }
 
+impl PyHandle {
+    /// A Python `Handle` owning `h`.
+    pub(crate) fn wrap(h: Handle) -> Self {
+        let netns = h.netns().to_owned();
+        PyHandle { inner: Closable::new(h, "Handle"), netns }
+    }
+}
+
 #[pymethods]
 impl PyHandle {
     /// Opens a handle in ``netns`` (None: the calling thread's namespace),
@@ -79,8 +87,7 @@ impl PyHandle {
             }
             Ok(h)
         })?;
-        let netns = h.netns().to_owned();
-        Ok(PyHandle { inner: Closable::new(h, "Handle"), netns })
+        Ok(PyHandle::wrap(h))
     }
 
     /// True once ``close()`` was called.
@@ -91,8 +98,8 @@ impl PyHandle {
 
     /// Closes the socket (idempotent); a request running in another thread
     /// finishes first.
-    fn close(&self) {
-        self.inner.close();
+    fn close(&self, py: Python<'_>) {
+        self.inner.close(py);
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -100,8 +107,8 @@ impl PyHandle {
     }
 
     #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, _exc: &Bound<'_, PyTuple>) -> bool {
-        self.close();
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> bool {
+        self.close(py);
         false
     }
 
@@ -209,6 +216,26 @@ impl PyHandle {
     }
 
     /// ``ip link del dev LINK``. Deleting one end of a veth deletes both.
+    /// ``ip link set dev LINK group GROUP``.
+    fn link_set_group(&self, py: Python<'_>, link: LinkArg, group: u32) -> PyResult<()> {
+        let h = self.h()?;
+        without_gil(py, || h.link_set_group(link.index(&h)?, group))
+    }
+
+    /// ``ip link set dev LINK down group GROUP``, in one request.
+    fn link_set_down_group(&self, py: Python<'_>, link: LinkArg, group: u32) -> PyResult<()> {
+        let h = self.h()?;
+        without_gil(py, || h.link_set_down_group(link.index(&h)?, group))
+    }
+
+    /// ``ip link del group GROUP``: every link of the group in one request
+    /// (the kernel unregisters them as one batch). Group 0, every link's
+    /// default, is refused.
+    fn link_del_group(&self, py: Python<'_>, group: u32) -> PyResult<()> {
+        let h = self.h()?;
+        without_gil(py, || h.link_del_group(group))
+    }
+
     fn link_del(&self, py: Python<'_>, link: LinkArg) -> PyResult<()> {
         let h = self.h()?;
         without_gil(py, || match &link {
@@ -291,7 +318,8 @@ impl PyHandle {
     }
 
     /// ``ip [-4|-6] route show [table T] [dev D]``: unicast routes of one
-    /// table (main by default); ``family`` is 4, 6 or None for both.
+    /// table (main by default); ``family`` is 4 or ``socket.AF_INET``, 6 or
+    /// ``socket.AF_INET6``, or None for both.
     #[pyo3(signature = (*, family=None, table=None, oif=None))]
     fn routes(
         &self,
@@ -302,9 +330,16 @@ impl PyHandle {
     ) -> PyResult<Vec<PyRoute>> {
         let ipv4 = match family {
             None => None,
-            Some(4) => Some(true),
-            Some(6) => Some(false),
-            Some(f) => return Err(to_pyerr(py, invalid("address family", f, "must be 4, 6 or None"))),
+            // 4 and 6 as `ip -4`/`ip -6` say it; AF_INET (2) and AF_INET6
+            // (10) as `socket` and pyroute2 do.
+            Some(4) | Some(2) => Some(true),
+            Some(6) | Some(10) => Some(false),
+            Some(f) => {
+                return Err(to_pyerr(
+                    py,
+                    invalid("address family", f, "must be 4 or socket.AF_INET, 6 or socket.AF_INET6, or None"),
+                ))
+            }
         };
         let h = self.h()?;
         without_gil(py, || {

@@ -7,11 +7,17 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
+use std::sync::Arc;
+
+use pyo3::types::PyTuple;
+
 use crate::announce::PyAnnounceOptions;
 use crate::args::NetnsArg;
+use crate::closable::Closable;
 use crate::errors::{invalid, to_pyerr};
 use crate::floating::{PyAttached, PyAttachment, PyDrift, PyFloatingIp};
 use crate::gil::without_gil;
+use crate::handle::PyHandle;
 use crate::watch::{PyReannouncer, PyWatcher};
 
 /// The host network namespace of a node, held open with a netlink socket
@@ -33,11 +39,27 @@ use crate::watch::{PyReannouncer, PyWatcher};
 /// thread's) when the calling thread is in it; otherwise the verb raises
 /// ``InvalidArgumentError`` before any change. Safe to share between
 /// threads; every call releases the GIL.
+///
+/// ``close()`` (or leaving a ``with Host() as h:`` block) releases the
+/// socket and waits for the reaper to delete the pending tombstones; a
+/// closed ``Host`` raises ``ValueError`` on use, like a closed file.
 #[pyclass(frozen, module = "floatip", name = "Host")]
 pub(crate) struct PyHost {
-    inner: Host,
+    inner: Closable<Host>,
+    /// The namespace as given (a name or a path), kept for `netns` and
+    /// `repr` after `close()`.
+    netns: Option<String>,
     /// What `inner` was given: the core keeps it private.
     route_protocol: u8,
+}
+
+impl PyHost {
+    /// The open host; `ValueError` once closed. Calls move it into their
+    /// GIL-free closure, so that a last reference (the `Host` closed
+    /// meanwhile) is dropped with the GIL released.
+    fn host(&self) -> PyResult<Arc<Host>> {
+        self.inner.get()
+    }
 }
 
 #[pymethods]
@@ -71,19 +93,55 @@ impl PyHost {
         // of this protocol that no marked veth claims, and with 2 (kernel)
         // or 0 (unset, what `ip neigh add proxy` makes) those would be the
         // node's own.
+        let netns = match &r {
+            NetnsRef::Current => None,
+            NetnsRef::Name(n) => Some(n.clone()),
+            NetnsRef::Path(p) => Some(p.display().to_string()),
+        };
         without_gil(py, || Ok(Host::open(r)?.with_route_protocol(route_protocol)?.with_reap_pace(delay, batch)))
-            .map(|inner| PyHost { inner, route_protocol })
+            .map(|h| PyHost { inner: Closable::new(h, "Host"), netns, route_protocol })
+    }
+
+    /// True once ``close()`` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Closes the host (idempotent): waits, with the GIL released, for the
+    /// reaper to delete the tombstones ``detach()`` left (as ``flush()``
+    /// does, errors aside) and closes the netlink socket. Calls running in
+    /// other threads finish first; ``Watcher`` and ``Reannouncer`` handles
+    /// have hosts of their own and keep running until stopped.
+    fn close(&self, py: Python<'_>) {
+        self.inner.close(py);
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> bool {
+        self.close(py);
+        false
+    }
+
+    /// A ``Handle`` (its own netlink socket) in this host's namespace, for
+    /// the lower-level verbs (links, addresses, routes, sysctls) beside
+    /// the floating-IP ones.
+    #[getter]
+    fn handle(&self, py: Python<'_>) -> PyResult<PyHandle> {
+        let h = self.host()?;
+        let handle = without_gil(py, move || floatip::Handle::in_netns(h.netns()))?;
+        Ok(PyHandle::wrap(handle))
     }
 
     /// The host namespace as given: a name or a path; None for the
     /// namespace that was current when the ``Host`` was made.
     #[getter]
     fn netns(&self) -> Option<String> {
-        match self.inner.netns_ref() {
-            NetnsRef::Current => None,
-            NetnsRef::Name(n) => Some(n.clone()),
-            NetnsRef::Path(p) => Some(p.display().to_string()),
-        }
+        self.netns.clone()
     }
 
     /// The route protocol ``list`` and ``gc`` take as floatip's.
@@ -95,7 +153,21 @@ impl PyHost {
     /// ``FloatingIp.attach`` on this host.
     fn attach(&self, py: Python<'_>, fip: &PyFloatingIp) -> PyResult<PyAttached> {
         let spec = fip.spec();
-        let a = without_gil(py, || self.inner.attach(spec))?;
+        let h = self.host()?;
+        let a = without_gil(py, move || h.attach(spec))?;
+        PyAttached::new(py, a)
+    }
+
+    /// Test hook (cargo feature ``test-hooks``, which the test build turns
+    /// on and the wheel does not): ``attach`` with step ``n`` failing and,
+    /// with ``rollback``, the rollback's first undo failing too (logged,
+    /// not done).
+    #[cfg(feature = "test-hooks")]
+    #[pyo3(signature = (fip, n, rollback=false))]
+    fn _attach_failing_at(&self, py: Python<'_>, fip: &PyFloatingIp, n: usize, rollback: bool) -> PyResult<PyAttached> {
+        let spec = fip.spec();
+        let h = self.host()?;
+        let a = without_gil(py, move || h.attach_failing_at(spec, n, rollback))?;
         PyAttached::new(py, a)
     }
 
@@ -107,14 +179,16 @@ impl PyHost {
     /// waits for it; ``detach_sync()`` deletes before returning.
     fn detach(&self, py: Python<'_>, fip: &PyFloatingIp) -> PyResult<Vec<String>> {
         let spec = fip.spec();
-        without_gil(py, || self.inner.detach(spec))
+        let h = self.host()?;
+        without_gil(py, move || h.detach(spec))
     }
 
     /// ``detach()`` that deletes the host veth before it returns (15-25 ms
     /// of RCU grace periods in the kernel), as ``FloatingIp.detach`` does.
     fn detach_sync(&self, py: Python<'_>, fip: &PyFloatingIp) -> PyResult<Vec<String>> {
         let spec = fip.spec();
-        without_gil(py, || self.inner.detach_sync(spec))
+        let h = self.host()?;
+        without_gil(py, move || h.detach_sync(spec))
     }
 
     /// Waits until every tombstone that ``detach()`` made before the call
@@ -122,19 +196,22 @@ impl PyHost {
     /// leave. Raises the first failure of a reaper pass since the last
     /// ``flush()``.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        without_gil(py, || self.inner.flush())
+        let h = self.host()?;
+        without_gil(py, move || h.flush())
     }
 
     /// ``FloatingIp.detach_many`` on this host: every spec must be on it.
     fn detach_many(&self, py: Python<'_>, fips: Vec<PyRef<'_, PyFloatingIp>>) -> PyResult<Vec<String>> {
         let specs: Vec<FloatingIp> = fips.iter().map(|f| f.spec().clone()).collect();
-        without_gil(py, || self.inner.detach_many(&specs))
+        let h = self.host()?;
+        without_gil(py, move || h.detach_many(&specs))
     }
 
     /// ``FloatingIp.check`` on this host.
     fn check(&self, py: Python<'_>, fip: &PyFloatingIp) -> PyResult<Vec<PyDrift>> {
         let spec = fip.spec();
-        without_gil(py, || self.inner.check(spec)).map(|v| v.into_iter().map(PyDrift::from).collect())
+        let h = self.host()?;
+        without_gil(py, move || h.check(spec)).map(|v| v.into_iter().map(PyDrift::from).collect())
     }
 
     /// The attachments on this host, read back from the owner marks on
@@ -142,7 +219,8 @@ impl PyHost {
     /// ``"partial"``, and the orphans: floatip's proxy entries and routes
     /// with no marked veth behind them. Three dumps, whatever the count.
     fn list(&self, py: Python<'_>) -> PyResult<Vec<PyAttachment>> {
-        without_gil(py, || self.inner.list()).map(|v| v.into_iter().map(PyAttachment::from).collect())
+        let h = self.host()?;
+        without_gil(py, move || h.list()).map(|v| v.into_iter().map(PyAttachment::from).collect())
     }
 
     /// Garbage collection, as CNI 1.1 GC: removes every floatip-marked
@@ -163,7 +241,8 @@ impl PyHost {
             ));
         }
         let ids = valid.try_iter()?.map(|id| id?.extract::<String>()).collect::<PyResult<Vec<String>>>()?;
-        without_gil(py, || self.inner.gc(ids.iter().map(String::as_str)))
+        let h = self.host()?;
+        without_gil(py, move || h.gc(ids.iter().map(String::as_str)))
     }
 
     /// Repairs now what the node can take from the owner marks alone:
@@ -172,7 +251,8 @@ impl PyHost {
     /// interface's ``proxy_delay``/``proxy_ndp``. Never announces. Returns
     /// the repairs, as ``ip`` commands.
     fn reconcile(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        without_gil(py, || self.inner.reconcile())
+        let h = self.host()?;
+        without_gil(py, move || h.reconcile())
     }
 
     /// Starts a ``Watcher``: a thread that runs ``reconcile`` after each
@@ -181,10 +261,11 @@ impl PyHost {
     /// proxy-entry changes, every ``recheck`` seconds (default 5).
     #[pyo3(signature = (recheck=None))]
     fn watch(&self, py: Python<'_>, recheck: Option<f64>) -> PyResult<PyWatcher> {
+        let h = self.host()?;
         let w = match recheck {
-            None => without_gil(py, || self.inner.watch())?,
+            None => without_gil(py, move || h.watch())?,
             Some(s) if s.is_finite() && s > 0.0 => {
-                without_gil(py, || self.inner.watch_every(std::time::Duration::from_secs_f64(s)))?
+                without_gil(py, move || h.watch_every(std::time::Duration::from_secs_f64(s)))?
             }
             Some(s) => return Err(to_pyerr(py, invalid("recheck", s, "must be a positive number of seconds"))),
         };
@@ -209,11 +290,19 @@ impl PyHost {
             _ => return Err(to_pyerr(py, invalid("every", every, "must be a positive number of seconds"))),
         };
         let opts = options.map(|o| o.to_core()).unwrap_or_default();
-        let r = without_gil(py, || self.inner.reannounce(d, opts))?;
+        let h = self.host()?;
+        let r = without_gil(py, move || h.reannounce(d, opts))?;
         Ok(PyReannouncer::wrap(r))
     }
 
     fn __repr__(&self) -> String {
+        let closed = if self.inner.is_closed() { " (closed)" } else { "" };
+        self.repr_open() + closed
+    }
+}
+
+impl PyHost {
+    fn repr_open(&self) -> String {
         let p = match self.route_protocol {
             DEFAULT_PROTOCOL => String::new(),
             p => format!("route_protocol={p}"),

@@ -28,6 +28,12 @@ use pyo3::prelude::*;
 /// Native module of the ``floatip`` package; import ``floatip`` instead.
 #[pymodule]
 fn _floatip(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Log records to `logging`. Loggers are cached, levels are not: a
+    // `logging` configuration made after the import applies at once (each
+    // record that passes the Debug filter asks `isEnabledFor`, and floatip
+    // logs rarely: failures and repairs). A logger set already (the module
+    // imported again in a subinterpreter) is kept.
+    let _ = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?.install();
     errors::register(m)?;
     m.add_class::<netns::PyNetns>()?;
     m.add_class::<handle::PyHandle>()?;
@@ -49,6 +55,7 @@ fn _floatip(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<announce::PyAnnouncer>()?;
     m.add_class::<announce::PyBackgroundAnnounce>()?;
     m.add_class::<probe::PyProbeOptions>()?;
+    #[cfg(feature = "test-hooks")]
     m.add_function(wrap_pyfunction!(errors::_exception_for, m)?)?;
 
     use floatip::neighbour::{NUD_FAILED, NUD_INCOMPLETE, NUD_PERMANENT, NUD_REACHABLE, NUD_STALE};

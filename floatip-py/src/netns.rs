@@ -112,8 +112,8 @@ impl PyNetns {
 
     /// Closes the descriptor (idempotent). A call running in another thread
     /// keeps its own reference until it returns.
-    fn close(&self) {
-        self.inner.close();
+    fn close(&self, py: Python<'_>) {
+        self.inner.close(py);
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -121,8 +121,8 @@ impl PyNetns {
     }
 
     #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, _exc: &Bound<'_, PyTuple>) -> bool {
-        self.close();
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> bool {
+        self.close(py);
         false
     }
 
@@ -145,11 +145,17 @@ impl PyNetns {
     /// KEY=VALUE``). ``value`` may be a str or an int.
     fn sysctl_set(&self, py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let (ns, key) = (self.inner()?, sysctl_key(py, key)?);
-        let value: String = match value.extract::<i64>() {
-            Ok(i) => i.to_string(),
-            Err(_) => value.extract()?,
-        };
+        let value = sysctl_value(value)?;
         without_gil(py, || ns.sysctl_set(&key, &value))
+    }
+
+    /// Writes a sysctl of this namespace and returns its previous value,
+    /// with one open of the file; nothing is written when it already has
+    /// ``value``. What a caller that may have to restore the value needs.
+    fn sysctl_replace(&self, py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+        let (ns, key) = (self.inner()?, sysctl_key(py, key)?);
+        let value = sysctl_value(value)?;
+        without_gil(py, || ns.sysctl_replace(&key, &value))
     }
 
     /// Calls ``func(*args, **kwargs)`` on a short-lived helper thread that
@@ -178,5 +184,13 @@ impl PyNetns {
             Some(n) => format!("Netns(name={n:?}{state})"),
             None => format!("Netns(path={:?}{state})", self.path.display().to_string()),
         }
+    }
+}
+
+/// A sysctl value given as a str or an int.
+fn sysctl_value(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    match value.extract::<i64>() {
+        Ok(i) => Ok(i.to_string()),
+        Err(_) => value.extract(),
     }
 }

@@ -9,13 +9,13 @@ use pyo3::prelude::*;
 
 use crate::gil::without_gil;
 
-pub(crate) struct Running<T> {
+pub(crate) struct Running<T: Send> {
     slot: Mutex<Option<T>>,
     /// The `ValueError` message once the handle was taken.
     taken: &'static str,
 }
 
-impl<T> Running<T> {
+impl<T: Send> Running<T> {
     pub(crate) fn new(handle: Option<T>, taken: &'static str) -> Self {
         Running { slot: Mutex::new(handle), taken }
     }
@@ -37,6 +37,18 @@ impl<T> Running<T> {
     /// Takes the handle out; `ValueError` if it was taken before.
     pub(crate) fn take(&self) -> PyResult<T> {
         self.lock().take().ok_or_else(|| PyValueError::new_err(self.taken))
+    }
+}
+
+/// Dropped by Python without `stop()`: the handle (whose drop may wait for
+/// its thread, which may be logging through the GIL) goes with the GIL
+/// released.
+impl<T: Send> Drop for Running<T> {
+    fn drop(&mut self) {
+        let held = self.slot.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        if held.is_some() {
+            Python::attach(|py| crate::closable::drop_without_gil(py, held));
+        }
     }
 }
 

@@ -69,6 +69,11 @@ pub(crate) struct PyLink {
     /// where floatip keeps its owner mark on a host veth.
     #[pyo3(get)]
     alias: Option<String>,
+    /// ``IFLA_GROUP``, the link group (``ip link set dev LINK group N``;
+    /// 0 is every link's default). floatip's tombstones are in
+    /// ``TOMBSTONE_GROUP``.
+    #[pyo3(get)]
+    group: u32,
 }
 
 impl From<floatip::Link> for PyLink {
@@ -85,6 +90,7 @@ impl From<floatip::Link> for PyLink {
             link_netnsid: l.link_netnsid,
             vlan_id: l.vlan_id,
             alias: l.alias,
+            group: l.group,
         }
     }
 }
@@ -99,7 +105,7 @@ impl PyLink {
     fn __repr__(&self) -> String {
         format!(
             "Link(index={}, name={:?}, mac={}, mtu={}, up={}, kind={}, master={}, link={}, link_netnsid={}, vlan_id={}, \
-             alias={})",
+             alias={}, group={})",
             self.index,
             self.name,
             opt_text(self.mac),
@@ -110,7 +116,8 @@ impl PyLink {
             opt(&self.link),
             opt(&self.link_netnsid),
             opt(&self.vlan_id),
-            opt(&self.alias)
+            opt(&self.alias),
+            self.group
         )
     }
 }

@@ -6,8 +6,12 @@
 #      fipt-<pid>-<n>-<tag> and deletes them; "no tests ran" is a failure);
 #   4. the stubs checked against the compiled module (mypy.stubtest), and
 #      the example node agent, the tests and the bench with mypy --strict;
-#   5. a wheel from `maturin build --release`, installed into a fresh
-#      virtualenv outside the repository, imported and smoke-tested.
+#   5. a wheel from `maturin build --release` (no test hooks): abi3
+#      (cp39-abi3) and a manylinux tag that `auditwheel show` confirms,
+#      installed into a fresh virtualenv outside the repository, imported
+#      and smoke-tested;
+#   6. an sdist from `maturin sdist`, built into a wheel by pip (as a user
+#      without a wheel for their platform would) and imported.
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,8 +37,10 @@ step "virtualenv .venv"
 export VIRTUAL_ENV=$root/.venv PATH=$root/.venv/bin:$PATH
 python -m pip install -q --disable-pip-version-check -r floatip-py/requirements-dev.txt
 
-step "maturin develop --release"
-maturin develop --release -q -m floatip-py/Cargo.toml
+step "maturin develop --release --features test-hooks"
+# The test hooks (fault injection, `Host._attach_failing_at`) are for this
+# build only; the wheel below is built without them.
+maturin develop --release -q -m floatip-py/Cargo.toml --features test-hooks
 
 step "pytest"
 set +e
@@ -65,6 +71,25 @@ step "wheel: maturin build --release, install into a fresh venv, import"
 maturin build --release -q -m floatip-py/Cargo.toml -o "$work/dist"
 wheel=$(ls "$work"/dist/floatip-*.whl)
 echo "built $(basename "$wheel")"
+# One wheel for every CPython from 3.9 on (the stable ABI), for glibc
+# Linux: the file name says so, and auditwheel, reading the extension's
+# symbol versions and libraries, agrees.
+case "$(basename "$wheel")" in
+  *-cp39-abi3-manylinux_*_x86_64*.whl) ;;
+  *) echo "test-python: $(basename "$wheel") is not a cp39-abi3 manylinux wheel" >&2; exit 1 ;;
+esac
+show=$(auditwheel show "$wheel")
+echo "$show"
+tag=$(basename "$wheel" | sed -E 's/.*-(manylinux_[0-9]+_[0-9]+_x86_64).*\.whl/\1/')
+grep -q "consistent with the following platform tag: \"$tag\"" <<<"$show" || {
+  echo "test-python: auditwheel does not confirm $tag" >&2
+  exit 1
+}
+python -c "import zipfile, sys; z = zipfile.ZipFile(sys.argv[1]); \
+  assert not any('test_hooks' in n for n in z.namelist()); \
+  m = z.read(next(n for n in z.namelist() if n.endswith('METADATA'))).decode(); \
+  assert 'License-Expression: Apache-2.0' in m and 'License-File: LICENSE' in m, m; \
+  assert any(n.endswith('licenses/LICENSE') for n in z.namelist()), z.namelist()" "$wheel"
 python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q --disable-pip-version-check "$wheel"
 (cd "$work" && "$work/venv/bin/python" - <<'PY'
@@ -86,9 +111,23 @@ else:
 import importlib.resources
 assert importlib.resources.files("floatip").joinpath("py.typed").is_file()
 assert importlib.resources.files("floatip").joinpath("_floatip.pyi").is_file()
+assert not hasattr(floatip._floatip, "_exception_for"), "the wheel has no test hooks"
+assert not hasattr(floatip.Host, "_attach_failing_at"), "the wheel has no test hooks"
 print("wheel ok:", floatip.__version__, floatip._floatip.__file__)
 PY
 )
+
+step "sdist: maturin sdist, then pip builds a wheel from it"
+maturin sdist -m floatip-py/Cargo.toml -o "$work/sdist"
+sdist=$(ls "$work"/sdist/floatip-*.tar.gz)
+echo "built $(basename "$sdist")"
+tar -tzf "$sdist" | grep -q '/LICENSE$' || { echo "test-python: the sdist has no LICENSE" >&2; exit 1; }
+# The build from the sdist shares this tree's cargo target directory, so
+# that only the crates whose sources the sdist carries are compiled again.
+CARGO_TARGET_DIR=$root/target "$work/venv/bin/python" -m pip wheel -q --disable-pip-version-check \
+  --no-deps -w "$work/from-sdist" "$sdist"
+"$work/venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall "$work"/from-sdist/floatip-*.whl
+(cd "$work" && "$work/venv/bin/python" -c 'import floatip; print("sdist ok:", floatip.__version__, floatip.Route("10.0.0.0/23"))')
 
 echo
 echo "test-python: all passed in $((SECONDS - start)) s"

@@ -281,7 +281,7 @@ mod tests {
         let j = c.to_json("1.0.0");
         assert_eq!(j["code"], 100);
         assert!(j["msg"].as_str().unwrap().contains("taken"), "{j}");
-        assert!(j["details"].as_str().unwrap().contains("Conflict"), "{j}");
+        assert!(j["details"].as_str().unwrap().contains("kind conflict"), "{j}");
         assert_eq!(code_of(ErrorKind::TimedOut), 11);
         assert_eq!(code_of(ErrorKind::InvalidInput), 7);
     }

@@ -151,80 +151,234 @@ impl FloatingAddr {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FloatingIp {
     /// The pod (`namespace/pod`), kept in the owner mark when it fits.
-    pub pod_key: String,
+    pub(crate) pod_key: String,
     /// The attachment this spec makes: what the owner marks name, what
     /// detach and GC go by, and what the default host interface name and
     /// MACs derive from. CNI: the container id and interface name. Default:
     /// the pod key.
-    pub attachment_id: String,
+    pub(crate) attachment_id: String,
     /// The route protocol number (and `NDA_PROTOCOL`) of the host routes
     /// and proxy entries (default [`mark::DEFAULT_PROTOCOL`]).
-    pub route_protocol: u8,
+    pub(crate) route_protocol: u8,
     /// The pod's namespace.
-    pub pod_netns: NetnsRef,
+    pub(crate) pod_netns: NetnsRef,
     /// Create the pod namespace (by name) if missing; detach deletes it.
-    pub create_pod_netns: bool,
+    pub(crate) create_pod_netns: bool,
     /// The host side's namespace (default: the current one).
-    pub host_netns: NetnsRef,
+    pub(crate) host_netns: NetnsRef,
     /// The IPv4 floating address, if any.
-    pub ipv4: Option<FloatingAddr>,
+    pub(crate) ipv4: Option<FloatingAddr>,
     /// The IPv6 floating address, if any.
-    pub ipv6: Option<FloatingAddr>,
+    pub(crate) ipv6: Option<FloatingAddr>,
     /// The uplink on the LAN (`bond1`).
-    pub uplink: IfName,
+    pub(crate) uplink: IfName,
     /// VLAN id: the uplink becomes `<uplink>.<vid>`, created if missing.
-    pub vlan: Option<u16>,
+    pub(crate) vlan: Option<u16>,
     /// Host-side veth name (default `fip` + 12 hex digits of a hash of the
     /// attachment id).
-    pub host_ifname: IfName,
+    pub(crate) host_ifname: IfName,
     /// Pod-side veth name (default `eth0`).
-    pub pod_ifname: IfName,
+    pub(crate) pod_ifname: IfName,
     /// MTU of both veth ends (default: the uplink's).
-    pub mtu: Option<u32>,
+    pub(crate) mtu: Option<u32>,
     /// MAC of the host end (default: derived from the attachment id,
     /// [`mark::derived_mac`]).
-    pub host_mac: Mac,
+    pub(crate) host_mac: Mac,
     /// MAC of the pod end (default: derived from the attachment id).
-    pub pod_mac: Mac,
+    pub(crate) pod_mac: Mac,
     /// How the uplink answers LAN ARP for the pod.
-    pub uplink_arp: UplinkArp,
+    pub(crate) uplink_arp: UplinkArp,
     /// Routed or bridge mode.
-    pub mode: Mode,
+    pub(crate) mode: Mode,
     /// Announce the floating IPs after attach (gratuitous ARP, unsolicited
     /// NA): on by default in routed mode; `None` turns it off.
-    pub announce: Option<AnnounceOptions>,
+    pub(crate) announce: Option<AnnounceOptions>,
     /// Probe the LAN for the floating IPs before taking them (RFC 5227 ARP
     /// probes, DAD Neighbor Solicitations), and fail with a
     /// [`Conflict`](crate::ErrorKind::Conflict) when another MAC claims
     /// one. `None` (the default): no probe. See
     /// [`FloatingIpBuilder::conflict_probe`].
-    pub conflict_probe: Option<ProbeOptions>,
+    pub(crate) conflict_probe: Option<ProbeOptions>,
     /// Delete the host namespace's conntrack entries of the floating IPs
     /// (original or reply tuple from or to them) when the IPs arrive here
     /// (attach, before announcing) and when they leave (detach), so that
     /// flows and NAT bindings of an earlier life of an IP do not linger
     /// ([`crate::conntrack`]). On by default in routed mode, where the
     /// host routes (and tracks) the pod's traffic; off in bridge mode.
-    pub conntrack_flush: bool,
+    pub(crate) conntrack_flush: bool,
     /// Routed mode: egress by the LAN interface's own table (source policy
     /// routing), so that pod traffic the main table would send out of its
     /// default route (a management interface, say) leaves by the floating
     /// subnet's gateway instead. On by default.
-    pub policy_routing: bool,
+    pub(crate) policy_routing: bool,
     /// Routed mode: the host drops what the pod sends from any source but
     /// its floating IPs. On by default.
-    pub anti_spoofing: bool,
+    pub(crate) anti_spoofing: bool,
     /// The LAN interface's table for policy routing (default
     /// [`default_table`] of the LAN interface). Pods of one LAN interface
     /// share it; never 0 or 253-255.
-    pub route_table: Option<u32>,
+    pub(crate) route_table: Option<u32>,
     /// The first of the three rule priorities of a floating IP (default
     /// [`DEFAULT_RULE_PRIORITY`]).
-    pub rule_priority: u32,
+    pub(crate) rule_priority: u32,
     /// An IPv4 address (with its prefix length) for the LAN interface when
     /// it has none in the floating subnet: the host ARPs for the gateway
     /// with it. Shared by every pod on the interface; never removed.
-    pub lan_address: Option<IpPrefix>,
+    pub(crate) lan_address: Option<IpPrefix>,
+}
+
+/// What the spec says, read back; [`FloatingIp::builder`] is the one way to
+/// make (and change) a spec, so that each value is one `build()` accepted.
+impl FloatingIp {
+    /// The pod (`namespace/pod`), kept in the owner mark when it fits.
+    pub fn pod_key(&self) -> &str {
+        &self.pod_key
+    }
+
+    /// The attachment this spec makes: what the owner marks name, what
+    /// detach and GC go by, and what the default host interface name and
+    /// MACs derive from. CNI: the container id and interface name. Default:
+    /// the pod key.
+    pub fn attachment_id(&self) -> &str {
+        &self.attachment_id
+    }
+
+    /// The route protocol number (and `NDA_PROTOCOL`) of the host routes
+    /// and proxy entries (default [`mark::DEFAULT_PROTOCOL`]).
+    pub fn route_protocol(&self) -> u8 {
+        self.route_protocol
+    }
+
+    /// The pod's namespace.
+    pub fn pod_netns(&self) -> &NetnsRef {
+        &self.pod_netns
+    }
+
+    /// Create the pod namespace (by name) if missing; detach deletes it.
+    pub fn create_pod_netns(&self) -> bool {
+        self.create_pod_netns
+    }
+
+    /// The host side's namespace (default: the current one).
+    pub fn host_netns(&self) -> &NetnsRef {
+        &self.host_netns
+    }
+
+    /// The IPv4 floating address, if any.
+    pub fn ipv4(&self) -> Option<&FloatingAddr> {
+        self.ipv4.as_ref()
+    }
+
+    /// The IPv6 floating address, if any.
+    pub fn ipv6(&self) -> Option<&FloatingAddr> {
+        self.ipv6.as_ref()
+    }
+
+    /// The uplink on the LAN (`bond1`).
+    pub fn uplink(&self) -> &IfName {
+        &self.uplink
+    }
+
+    /// VLAN id: the uplink becomes `<uplink>.<vid>`, created if missing.
+    pub fn vlan(&self) -> Option<u16> {
+        self.vlan
+    }
+
+    /// Host-side veth name (default `fip` + 12 hex digits of a hash of the
+    /// attachment id).
+    pub fn host_ifname(&self) -> &IfName {
+        &self.host_ifname
+    }
+
+    /// Pod-side veth name (default `eth0`).
+    pub fn pod_ifname(&self) -> &IfName {
+        &self.pod_ifname
+    }
+
+    /// MTU of both veth ends (default: the uplink's).
+    pub fn mtu(&self) -> Option<u32> {
+        self.mtu
+    }
+
+    /// MAC of the host end (default: derived from the attachment id,
+    /// [`mark::derived_mac`]).
+    pub fn host_mac(&self) -> Mac {
+        self.host_mac
+    }
+
+    /// MAC of the pod end (default: derived from the attachment id).
+    pub fn pod_mac(&self) -> Mac {
+        self.pod_mac
+    }
+
+    /// How the uplink answers LAN ARP for the pod.
+    pub fn uplink_arp(&self) -> UplinkArp {
+        self.uplink_arp
+    }
+
+    /// Routed or bridge mode.
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// Announce the floating IPs after attach (gratuitous ARP, unsolicited
+    /// NA): on by default in routed mode; `None` turns it off.
+    pub fn announce(&self) -> Option<&AnnounceOptions> {
+        self.announce.as_ref()
+    }
+
+    /// Probe the LAN for the floating IPs before taking them (RFC 5227 ARP
+    /// probes, DAD Neighbor Solicitations), and fail with a
+    /// [`Conflict`](crate::ErrorKind::Conflict) when another MAC claims
+    /// one. `None` (the default): no probe. See
+    /// [`FloatingIpBuilder::conflict_probe`].
+    pub fn conflict_probe(&self) -> Option<&ProbeOptions> {
+        self.conflict_probe.as_ref()
+    }
+
+    /// Delete the host namespace's conntrack entries of the floating IPs
+    /// (original or reply tuple from or to them) when the IPs arrive here
+    /// (attach, before announcing) and when they leave (detach), so that
+    /// flows and NAT bindings of an earlier life of an IP do not linger
+    /// ([`crate::conntrack`]). On by default in routed mode, where the
+    /// host routes (and tracks) the pod's traffic; off in bridge mode.
+    pub fn conntrack_flush(&self) -> bool {
+        self.conntrack_flush
+    }
+
+    /// Routed mode: egress by the LAN interface's own table (source policy
+    /// routing), so that pod traffic the main table would send out of its
+    /// default route (a management interface, say) leaves by the floating
+    /// subnet's gateway instead. On by default.
+    pub fn policy_routing(&self) -> bool {
+        self.policy_routing
+    }
+
+    /// Routed mode: the host drops what the pod sends from any source but
+    /// its floating IPs. On by default.
+    pub fn anti_spoofing(&self) -> bool {
+        self.anti_spoofing
+    }
+
+    /// The LAN interface's table for policy routing (default
+    /// [`default_table`] of the LAN interface). Pods of one LAN interface
+    /// share it; never 0 or 253-255.
+    pub fn route_table(&self) -> Option<u32> {
+        self.route_table
+    }
+
+    /// The first of the three rule priorities of a floating IP (default
+    /// [`DEFAULT_RULE_PRIORITY`]).
+    pub fn rule_priority(&self) -> u32 {
+        self.rule_priority
+    }
+
+    /// An IPv4 address (with its prefix length) for the LAN interface when
+    /// it has none in the floating subnet: the host ARPs for the gateway
+    /// with it. Shared by every pod on the interface; never removed.
+    pub fn lan_address(&self) -> Option<IpPrefix> {
+        self.lan_address
+    }
 }
 
 /// The table ids floatip picks for policy routing start here (`70 << 16`):
