@@ -888,9 +888,10 @@ fn kubelet_del_add_late_del() {
 }
 
 /// Rootful podman (Debian's 4.3) with its CNI backend, run in host A's
-/// namespace (DESIGN.md §8): a container from a locally imported busybox
-/// image gets its floating IP from floatip-cni, the LAN peer pings it,
-/// and `podman rm` runs DEL and leaves the host clean.
+/// namespace (`docs/cni.md`, "Under podman", says why each setting is
+/// needed): a container from a locally imported busybox image gets its
+/// floating IP from floatip-cni, the LAN peer pings it, and `podman rm`
+/// runs DEL and leaves the host clean.
 #[test]
 fn podman_runs_a_container_on_its_floating_ip() {
     require_reference_plugins();

@@ -201,10 +201,11 @@ fn bridge_and_enslave() {
 
 #[test]
 fn vlan_is_a_typed_not_supported_error_on_this_kernel() {
-    // DESIGN.md §6: this kernel has no 8021q. The request bytes are checked
-    // against iproute2's in the unit tests; here the kernel's refusal must be
-    // typed and keep the kernel's own text. On a kernel with 8021q the link
-    // must exist and carry the id.
+    // This machine's kernel has no 8021q (docs/testing.md, "What the lane
+    // tests that the host cannot"). The request bytes are checked against
+    // iproute2's in the unit tests; here the kernel's refusal must be typed
+    // and keep the kernel's own text. On a kernel with 8021q the link must
+    // exist and carry the id.
     let t = TestNs::new("vlan");
     let other = TestNs::new("vlan-o");
     let (h, _, ia, _) = pair(&t, &other);

@@ -340,9 +340,9 @@ pub fn have(cmd: &str) -> bool {
     Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
-/// The simulated LAN of `DESIGN.md` §4: a `switch` namespace holding bridge
-/// `br0`; `hostA`, `hostB`, a gateway `gw` and a `peer`, each joined to the
-/// bridge by a veth. Everything is dual stack (IPv4 only on a kernel
+/// The simulated LAN (`docs/testing.md`, "The simulated LAN"): a `switch`
+/// namespace holding bridge `br0`; `hostA`, `hostB`, a gateway `gw` and a
+/// `peer`, each joined to the bridge by a veth. Everything is dual stack (IPv4 only on a kernel
 /// without IPv6):
 ///
 /// | netns | interface | IPv4 | IPv6 | MAC |

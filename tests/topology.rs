@@ -1,8 +1,9 @@
-//! Real node topologies (issue 11, `DESIGN.md` §7): a multi-homed host
-//! whose default route leaves by a management interface, anti-spoofing on
-//! the pod's veth, and IPv6 forwarding that keeps the node's router
-//! advertisements. Proof is what a user sees: pings, what tcpdump saw on
-//! each link, and the rules and tables as `ip rule` / `ip route` print them.
+//! Real node topologies (issue 11, `docs/guide.md`, "Topologies"): a
+//! multi-homed host whose default route leaves by a management interface,
+//! anti-spoofing on the pod's veth, and IPv6 forwarding that keeps the
+//! node's router advertisements. Proof is what a user sees: pings, what
+//! tcpdump saw on each link, and the rules and tables as `ip rule` /
+//! `ip route` print them.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -201,9 +202,9 @@ fn table_routes(ns: &TestNs, family: &str, t: u32) -> Vec<String> {
     v
 }
 
-/// The rules one pod gets in one family (`DESIGN.md` §7): its own source to the main table with the
-/// default route suppressed, then to the LAN interface's table, then
-/// anything else from its veth dropped.
+/// The rules one pod gets in one family (`docs/guide.md`, "Multi-homed"):
+/// its own source to the main table with the default route suppressed, then
+/// to the LAN interface's table, then anything else from its veth dropped.
 fn pod_rules(ip: &str, hv: &str, table: u32) -> Vec<String> {
     let p = floatip::DEFAULT_RULE_PRIORITY;
     vec![

@@ -1,8 +1,9 @@
 //! Uplinks other than a plain Ethernet device: 802.1Q VLANs on a trunk and
 //! an active-backup bond (issue 12, the kernel lane). They need kernel
-//! features this machine's 6.18 lacks (DESIGN.md §6: no 8021q, no bonding);
-//! Debian's 6.1 in the kernel lane has both as modules, and the lane sets
-//! `FLOATIP_TEST_KERNEL_HAS` so that these tests must run in full there.
+//! features this machine's 6.18 lacks (no 8021q, no bonding: `docs/testing.md`,
+//! "What the lane tests that the host cannot"); Debian's 6.1 in the kernel
+//! lane has both as modules, and the lane sets `FLOATIP_TEST_KERNEL_HAS` so
+//! that these tests must run in full there.
 
 use std::time::{Duration, Instant};
 

@@ -168,8 +168,9 @@ class Lab:
 
 @dataclass
 class Lan:
-    """DESIGN.md section 4: a ``switch`` netns with bridge ``br0``; ``host_a``,
-    ``host_b``, a gateway ``gw`` and a ``peer`` joined to it by veths.
+    """The simulated LAN (docs/testing.md, "The simulated LAN"): a ``switch``
+    netns with bridge ``br0``; ``host_a``, ``host_b``, a gateway ``gw`` and a
+    ``peer`` joined to it by veths.
 
     | netns  | if   | IPv4        | IPv6           | MAC               |
     | gw     | lan0 | 10.0.0.1/23 | 2001:db8::1/64 | 02:00:00:00:01:01 |
