@@ -93,7 +93,7 @@ def test_parity_link_groups_sysctl_replace_handle_and_families(lab: Lab) -> None
     lan = lab.lan("rpar")
     with floatip.Host(lan.host_a.name) as host:
         h = host.handle
-        assert h.netns == lan.host_a.name
+        assert h.netns == floatip.Handle(lan.host_a.name).netns  # "netns NAME"
         h.veth_add("rg0", "rg1")
         assert h.link_get("rg0").group == 0
         h.link_set_group("rg0", 77)
