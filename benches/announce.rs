@@ -34,7 +34,7 @@ fn announce(c: &mut Criterion) {
 
     let ips: Vec<IpAddr> = (0..1000u32).map(|i| IpAddr::V4(Ipv4Addr::from(0x0a00_1000 + i))).collect();
     let a = Announcer::new(&host.ns, "up0").unwrap();
-    let one_round = AnnounceOptions { count: 1, arp: ArpMode::Both, ..Default::default() };
+    let one_round = AnnounceOptions::default().count(1).arp(ArpMode::Both);
 
     let mut g = c.benchmark_group("announce");
     let mut buf = [0u8; 64];

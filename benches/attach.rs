@@ -14,7 +14,7 @@ fn attach_detach(c: &mut Criterion) {
         .ipv4("10.0.0.100/23", "10.0.0.1")
         // One round of announcement, sent inside attach: the background
         // rounds would pile up threads across iterations.
-        .announce(floatip::announce::AnnounceOptions { count: 1, ..Default::default() })
+        .announce(floatip::announce::AnnounceOptions::default().count(1))
         .build()
         .unwrap();
     // Shared settings (ip_forward, the uplink's proxy_delay) are set once,

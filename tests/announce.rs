@@ -61,7 +61,7 @@ fn moved(tag: &str, ip: &str) -> (Lan, TestNs, TestNs) {
 
 fn announce_once(lan: &Lan, ip: &str, arp: ArpMode) {
     let a = Announcer::new(&lan.host_b.ns, "up0").unwrap();
-    let r = a.announce(&[ip.parse().unwrap()], &AnnounceOptions { count: 1, arp, ..Default::default() }).unwrap();
+    let r = a.announce(&[ip.parse().unwrap()], &AnnounceOptions::default().count(1).arp(arp)).unwrap();
     assert_eq!(r.rounds, 1);
 }
 
@@ -155,7 +155,7 @@ fn tcpdump_sees_the_frames() {
     let cap = Capture::start(&lan.switch, "p-peer", "arp or icmp6");
     let a = Announcer::new(&lan.host_b.ns, "up0").unwrap();
     let ips = ["10.0.0.190".parse().unwrap(), "10.0.0.191".parse().unwrap(), "2001:db8::190".parse().unwrap()];
-    let opts = AnnounceOptions { count: 2, interval: Duration::from_millis(100), ..Default::default() };
+    let opts = AnnounceOptions::default().count(2).interval(Duration::from_millis(100));
     let r = a.announce(&ips, &opts).unwrap();
     assert_eq!((r.rounds, r.frames), (2, 10));
     // All ten frames: eight ARP, two NA.
@@ -192,9 +192,7 @@ fn background_sender_stops_and_reports_errors() {
     let ip = ["10.0.0.195".parse().unwrap()];
     // Stopped early: far fewer than 100 rounds.
     let a = Announcer::new(&lan.host_b.ns, "up0").unwrap();
-    let bg = a
-        .spawn(&ip, AnnounceOptions { count: 100, interval: Duration::from_millis(50), ..Default::default() })
-        .unwrap();
+    let bg = a.spawn(&ip, AnnounceOptions::default().count(100).interval(Duration::from_millis(50))).unwrap();
     std::thread::sleep(Duration::from_millis(180));
     let r = bg.stop().unwrap();
     assert!((2..=6).contains(&r.rounds), "{r:?}");
@@ -208,8 +206,7 @@ fn background_sender_stops_and_reports_errors() {
     h.link_set_up(i).unwrap();
     h.link_set_up(h.link_get("gone1").unwrap().index).unwrap();
     let a = Announcer::new(&lan.host_b.ns, "gone0").unwrap();
-    let bg =
-        a.spawn(&ip, AnnounceOptions { count: 5, interval: Duration::from_millis(50), ..Default::default() }).unwrap();
+    let bg = a.spawn(&ip, AnnounceOptions::default().count(5).interval(Duration::from_millis(50))).unwrap();
     h.link_del(i).unwrap();
     let e = bg.wait().unwrap_err();
     assert!(e.to_string().contains("gone0"), "{e}");
@@ -217,10 +214,7 @@ fn background_sender_stops_and_reports_errors() {
     let a = Announcer::new(&lan.host_b.ns, "up0").unwrap();
     assert!(a.send_round(&["224.0.0.1".parse().unwrap()], &AnnounceOptions::default()).is_err());
     assert!(a
-        .send_round(
-            &["10.0.0.1".parse().unwrap()],
-            &AnnounceOptions { mac: Some(Mac::BROADCAST), ..Default::default() }
-        )
+        .send_round(&["10.0.0.1".parse().unwrap()], &AnnounceOptions::default().mac(Some(Mac::BROADCAST)))
         .is_err());
 }
 
@@ -278,7 +272,7 @@ fn reannounce_points_the_peer_back_within_one_period() {
         assert_eq!(lan.peer.neigh_mac(ip).as_deref(), Some(elsewhere));
     }
     let period = Duration::from_millis(500);
-    let opts = AnnounceOptions { count: 1, ..AnnounceOptions::default() };
+    let opts = AnnounceOptions::default().count(1);
     let r = host.reannounce(period, opts).unwrap();
     for ip in ["10.0.0.140", "2001:db8::140"].into_iter().filter(|ip| v6 || !ip.contains(':')) {
         assert!(switches_within(&lan.peer, ip, HOST_A_MAC, period * 3).is_some(), "{ip}: not re-announced");

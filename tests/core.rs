@@ -230,7 +230,7 @@ fn addresses_v4_v6() {
     let b = TestNs::new("addr-b");
     let (h, _, ia, _) = pair(&a, &b);
     h.addr_add(ia, prefix("10.0.0.100/23"), AddrOptions::default()).unwrap();
-    h.addr_add(ia, prefix("2001:db8::100/64"), AddrOptions { nodad: true, ..Default::default() }).unwrap();
+    h.addr_add(ia, prefix("2001:db8::100/64"), AddrOptions::default().nodad(true)).unwrap();
 
     let ours = h.addrs(Some(ia)).unwrap();
     assert!(ours.iter().any(|x| x.prefix == prefix("10.0.0.100/23")));
@@ -282,19 +282,19 @@ fn routes_host_default_table_protocol() {
     let t100 = Route::to(prefix("192.168.7.0/24")).via(ip("10.0.0.1")).table(100).protocol(PROTO_STATIC);
     h.route_add(&t100).unwrap();
     // IPv6 /128 to the device.
-    h.addr_add(ia, prefix("2001:db8::2/64"), AddrOptions { nodad: true, ..Default::default() }).unwrap();
+    h.addr_add(ia, prefix("2001:db8::2/64"), AddrOptions::default().nodad(true)).unwrap();
     h.route_add(&Route::to(prefix("2001:db8::100/128")).dev(ia)).unwrap();
 
-    let main = h.routes(RouteFilter { ipv4: Some(true), ..Default::default() }).unwrap();
+    let main = h.routes(RouteFilter::default().ipv4(Some(true))).unwrap();
     let r = main.iter().find(|r| r.dst == prefix("10.0.0.100/32")).unwrap();
     assert_eq!((r.oif, r.scope, r.gateway), (Some(ia), Some(SCOPE_LINK), None));
     let d = main.iter().find(|r| r.dst.len() == 0).unwrap();
     assert_eq!(d.gateway, Some(ip("10.0.0.1")));
     assert!(main.iter().all(|r| r.table == 254));
-    let t = h.routes(RouteFilter { table: Some(100), ..Default::default() }).unwrap();
+    let t = h.routes(RouteFilter::default().table(Some(100))).unwrap();
     assert_eq!(t.len(), 1);
     assert_eq!((t[0].protocol, t[0].table), (PROTO_STATIC, 100));
-    let v6 = h.routes(RouteFilter { ipv4: Some(false), oif: Some(ia), ..Default::default() }).unwrap();
+    let v6 = h.routes(RouteFilter::default().ipv4(Some(false)).oif(Some(ia))).unwrap();
     assert!(v6.iter().any(|r| r.dst == prefix("2001:db8::100/128")));
 
     let j = a.ip_json("route show");
@@ -452,7 +452,7 @@ fn one_handle_shared_by_threads() {
             });
         }
     });
-    let ours = h.routes(RouteFilter { ipv4: Some(true), oif: Some(ia), ..Default::default() }).unwrap();
+    let ours = h.routes(RouteFilter::default().ipv4(Some(true)).oif(Some(ia))).unwrap();
     assert_eq!(ours.iter().filter(|r| r.dst.is_host()).count(), 160);
     assert_eq!(
         a.ip_json("route show dev a0").iter().filter(|r| r["dst"].as_str().unwrap().starts_with("10.1.")).count(),

@@ -143,9 +143,7 @@ fn run() {
     let t0 = Instant::now();
     let announcer = Announcer::new(&lan.host_b.ns, "up0").expect("open AF_PACKET socket");
     let t = Instant::now();
-    announcer
-        .announce(&["10.0.0.100".parse().unwrap()], &AnnounceOptions { count: 1, ..Default::default() })
-        .expect("announce");
+    announcer.announce(&["10.0.0.100".parse().unwrap()], &AnnounceOptions::default().count(1)).expect("announce");
     say(&format!(
         "    sent in {:.0} µs (opening the socket took {:.0} µs)",
         t.elapsed().as_secs_f64() * 1e6,

@@ -412,11 +412,7 @@ fn a_stale_netns_placeholder_is_reused() {
 fn detach_stops_the_background_announcement() {
     let lan = Lan::new("stop");
     let pod = TestNs::new("stop-pod");
-    let opts = floatip::announce::AnnounceOptions {
-        count: 100,
-        interval: std::time::Duration::from_millis(50),
-        ..Default::default()
-    };
+    let opts = floatip::announce::AnnounceOptions::default().count(100).interval(std::time::Duration::from_millis(50));
     let f = spec(&lan.host_a, &pod.name, "stop/eth0", "10.0.0.197/23").announce(opts).build().unwrap();
     let a = f.attach().unwrap();
     f.detach().unwrap();

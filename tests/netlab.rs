@@ -410,7 +410,7 @@ impl Lan {
             h.link_set_up(1).unwrap();
             h.addr_add(i, v4.parse().unwrap(), AddrOptions::default()).unwrap();
             if dual {
-                h.addr_add(i, v6.parse().unwrap(), AddrOptions { nodad: true, ..Default::default() }).unwrap();
+                h.addr_add(i, v6.parse().unwrap(), AddrOptions::default().nodad(true)).unwrap();
             }
         }
         // No MLD querier runs on this LAN: with snooping on, the bridge

@@ -104,7 +104,7 @@ fn probes_reach_local_addresses_and_requests_reach_proxies() {
     lan.host_b.ip("addr add 10.0.0.162/32 dev up0");
     let p = Prober::new(&lan.host_a.ns, "up0").unwrap();
     assert_eq!(p.mac().to_string(), HOST_A_MAC);
-    let probe_only = ProbeOptions { ask_proxies: false, ..Default::default() };
+    let probe_only = ProbeOptions::default().ask_proxies(false);
     let ip = |s: &str| [s.parse().unwrap()];
 
     let r = p.probe(&ip("10.0.0.161"), &probe_only).unwrap();

@@ -342,7 +342,7 @@ fn no_policy_left(lab: &Lab) -> Result<(), String> {
         }
     }
     let t = lab::table();
-    for r in h.routes(floatip::RouteFilter { ipv4: Some(true), table: Some(t), ..Default::default() }).map_err(e)? {
+    for r in h.routes(floatip::RouteFilter::default().ipv4(Some(true)).table(Some(t))).map_err(e)? {
         left.push(format!("route {} table {t}", r.dst));
     }
     match left.len() {
@@ -603,8 +603,7 @@ fn run_lifecycle(a: &Args, lab: &Lab) -> Result<Value, String> {
             ]
         })
         .collect();
-    let table_routes =
-        h.routes(floatip::RouteFilter { ipv4: Some(true), table: Some(table), ..Default::default() }).map_err(err)?;
+    let table_routes = h.routes(floatip::RouteFilter::default().ipv4(Some(true)).table(Some(table))).map_err(err)?;
     let t = Instant::now();
     for (p, rules) in all.iter().zip(&rules) {
         let l = h.link_get(p.host_if.as_str()).map_err(err)?;
@@ -731,7 +730,7 @@ fn run_announce(a: &Args, lab: &Lab) -> Result<Value, String> {
     }
     let ips: Vec<IpAddr> = (0..n as u32).map(|i| IpAddr::V4(Ipv4Addr::from(0x0a00_1000 + i))).collect();
     let ann = Announcer::new(&lab.host.ns, lab::UPLINK).map_err(|e| e.to_string())?;
-    let opts = AnnounceOptions { count: 1, arp: ArpMode::Both, ..Default::default() };
+    let opts = AnnounceOptions::default().count(1).arp(ArpMode::Both);
     let rounds = if a.smoke { 3 } else { 30 };
     let mut t = Vec::new();
     for i in 0..rounds + 3 {

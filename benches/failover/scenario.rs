@@ -282,8 +282,8 @@ fn agent(
     let r = (|| {
         let host = Host::current().map_err(|e| e.to_string())?;
         let announce = match method {
-            Method::Floatip { rounds } => Some(AnnounceOptions { count: rounds, ..Default::default() }),
-            Method::FloatipThreads { .. } => Some(AnnounceOptions { count: 1, ..Default::default() }),
+            Method::Floatip { rounds } => Some(AnnounceOptions::default().count(rounds)),
+            Method::FloatipThreads { .. } => Some(AnnounceOptions::default().count(1)),
             _ => None,
         };
         let specs: Vec<FloatingIp> = (0..n).map(|k| spec(NetnsRef::Current, run, 'b', k, announce)).collect();

@@ -12,6 +12,7 @@ use crate::prefix::IpPrefix;
 
 /// An address on an interface (`ip -j addr show`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Address {
     /// Interface index.
     pub index: u32,
@@ -36,6 +37,7 @@ impl Address {
 
 /// Options for [`Handle::addr_add`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AddrOptions {
     /// IPv6: skip duplicate address detection (`nodad`), so the address is
     /// usable at once instead of after 1-2 s of DAD.
@@ -44,6 +46,8 @@ pub struct AddrOptions {
     /// (`noprefixroute`).
     pub noprefixroute: bool,
 }
+
+crate::setters::setters!(AddrOptions { nodad: bool, noprefixroute: bool });
 
 fn family(ip: &IpAddr) -> AddressFamily {
     if ip.is_ipv4() {

@@ -54,6 +54,7 @@ use crate::wire::Mac;
 
 /// Which ARP frames each round carries for an IPv4 address.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ArpMode {
     /// A gratuitous request (sender IP = target IP, target MAC zero).
     Request,
@@ -66,6 +67,7 @@ pub enum ArpMode {
 
 /// How to announce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AnnounceOptions {
     /// Rounds to send (default 3). The first is sent at once.
     pub count: u32,
@@ -86,6 +88,16 @@ pub struct AnnounceOptions {
     pub mac: Option<Mac>,
 }
 
+crate::setters::setters!(AnnounceOptions {
+    count: u32,
+    interval: Duration,
+    arp: ArpMode,
+    broadcast_target_mac: bool,
+    na_router: bool,
+    na_source: Option<std::net::Ipv6Addr>,
+    mac: Option<Mac>,
+});
+
 impl Default for AnnounceOptions {
     fn default() -> Self {
         AnnounceOptions {
@@ -102,6 +114,7 @@ impl Default for AnnounceOptions {
 
 /// What a sender did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AnnounceReport {
     /// Rounds sent.
     pub rounds: u32,

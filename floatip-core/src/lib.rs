@@ -63,6 +63,7 @@ pub mod probe;
 pub mod reaper;
 pub mod route;
 pub mod rule;
+mod setters;
 mod sys;
 pub mod sysctl;
 pub mod watch;

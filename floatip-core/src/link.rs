@@ -16,6 +16,7 @@ use crate::wire::Mac;
 
 /// A network interface as the kernel reports it (`ip -d link show`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Link {
     /// Interface index, unique within the namespace.
     pub index: u32,

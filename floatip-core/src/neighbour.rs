@@ -27,6 +27,7 @@ pub const NUD_INCOMPLETE: u16 = 0x01;
 /// A neighbour entry (`ip -j neigh show`) or proxy entry
 /// (`ip -j neigh show proxy`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Neighbour {
     /// Interface index.
     pub index: u32,

@@ -60,6 +60,7 @@ use crate::wire::Mac;
 /// node with `proxy_delay=0` at once). Two rounds survive one lost frame;
 /// the wait leaves a slow or busy holder 100 ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ProbeOptions {
     /// Rounds of probes (default 2), 1..=100.
     pub count: u32,
@@ -76,6 +77,8 @@ pub struct ProbeOptions {
     /// which would look like a conflict for every address.
     pub ask_proxies: bool,
 }
+
+crate::setters::setters!(ProbeOptions { count: u32, interval: Duration, wait: Duration, ask_proxies: bool });
 
 impl Default for ProbeOptions {
     fn default() -> Self {
@@ -117,6 +120,7 @@ impl ProbeOptions {
 
 /// What a probe did and found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProbeReport {
     /// Rounds sent (fewer than asked when a claim ended the probe).
     pub rounds: u32,

@@ -237,6 +237,7 @@ fn ip_of(a: RouteAddress) -> Option<IpAddr> {
 
 /// Which routes [`Handle::routes`] lists.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RouteFilter {
     /// Only IPv4 (`Some(true)`) or only IPv6 (`Some(false)`).
     pub ipv4: Option<bool>,
@@ -247,6 +248,8 @@ pub struct RouteFilter {
     /// Only routes of this protocol (`ip route show proto N`).
     pub protocol: Option<u8>,
 }
+
+crate::setters::setters!(RouteFilter { ipv4: Option<bool>, table: Option<u32>, oif: Option<u32>, protocol: Option<u8> });
 
 impl Handle {
     /// `ip route add ROUTE`: fails with `AlreadyExists` if an identical

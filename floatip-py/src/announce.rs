@@ -43,15 +43,14 @@ pub(crate) struct PyAnnounceOptions {
 
 impl PyAnnounceOptions {
     pub(crate) fn to_core(self) -> AnnounceOptions {
-        AnnounceOptions {
-            count: self.count,
-            interval: self.interval,
-            arp: arp_mode(self.arp),
-            broadcast_target_mac: self.broadcast_target_mac,
-            na_router: self.na_router,
-            na_source: self.na_source,
-            mac: self.mac,
-        }
+        AnnounceOptions::default()
+            .count(self.count)
+            .interval(self.interval)
+            .arp(arp_mode(self.arp))
+            .broadcast_target_mac(self.broadcast_target_mac)
+            .na_router(self.na_router)
+            .na_source(self.na_source)
+            .mac(self.mac)
     }
 
     pub(crate) fn from_core(o: AnnounceOptions) -> Self {
@@ -80,6 +79,8 @@ fn arp_name(a: ArpMode) -> &'static str {
         ArpMode::Request => "request",
         ArpMode::Reply => "reply",
         ArpMode::Both => "both",
+        // A later floatip's form, which this binding does not know.
+        _ => "other",
     }
 }
 

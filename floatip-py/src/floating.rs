@@ -369,11 +369,7 @@ impl PyFloatingIp {
     /// thread's.
     #[getter]
     fn host_netns(&self) -> Option<String> {
-        match &self.spec.host_netns() {
-            NetnsRef::Current => None,
-            NetnsRef::Name(n) => Some(n.clone()),
-            NetnsRef::Path(p) => Some(p.display().to_string()),
-        }
+        self.spec.host_netns().given()
     }
     /// ``(IPv4Interface, IPv4Address)``: the floating IPv4 address with
     /// the LAN's prefix, and the gateway; or None.
@@ -412,6 +408,8 @@ impl PyFloatingIp {
         match self.spec.uplink_arp() {
             UplinkArp::ProxyEntry => "proxy_entry",
             UplinkArp::ProxyArp => "proxy_arp",
+            // A later floatip's way, which this binding does not know.
+            _ => "other",
         }
     }
     /// How attach announces the floating IPs, or None when it does not.

@@ -58,7 +58,7 @@ impl PyHandle {
 }
 
 fn addr_opts(nodad: bool, noprefixroute: bool) -> AddrOptions {
-    AddrOptions { nodad, noprefixroute }
+    AddrOptions::default().nodad(nodad).noprefixroute(noprefixroute)
 }
 
 impl PyHandle {
@@ -344,7 +344,7 @@ impl PyHandle {
         let h = self.h()?;
         without_gil(py, || {
             let oif = oif.as_ref().map(|l| l.index(&h)).transpose()?;
-            h.routes(RouteFilter { ipv4, table, oif, protocol: None })
+            h.routes(RouteFilter::default().ipv4(ipv4).table(table).oif(oif))
         })
         .map(|v| v.into_iter().map(PyRoute::from).collect())
     }

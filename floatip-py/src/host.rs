@@ -93,11 +93,7 @@ impl PyHost {
         // of this protocol that no marked veth claims, and with 2 (kernel)
         // or 0 (unset, what `ip neigh add proxy` makes) those would be the
         // node's own.
-        let netns = match &r {
-            NetnsRef::Current => None,
-            NetnsRef::Name(n) => Some(n.clone()),
-            NetnsRef::Path(p) => Some(p.display().to_string()),
-        };
+        let netns = r.given();
         without_gil(py, || Ok(Host::open(r)?.with_route_protocol(route_protocol)?.with_reap_pace(delay, batch)))
             .map(|h| PyHost { inner: Closable::new(h, "Host"), netns, route_protocol })
     }

@@ -40,12 +40,11 @@ impl PyProbeOptions {
     #[new]
     #[pyo3(signature = (*, count=2, interval=0.05, wait=0.1, ask_proxies=true))]
     fn new(py: Python<'_>, count: u32, interval: f64, wait: f64, ask_proxies: bool) -> PyResult<Self> {
-        let o = ProbeOptions {
-            count,
-            interval: seconds(py, "conflict probe interval", interval)?,
-            wait: seconds(py, "conflict probe wait", wait)?,
-            ask_proxies,
-        };
+        let o = ProbeOptions::default()
+            .count(count)
+            .interval(seconds(py, "conflict probe interval", interval)?)
+            .wait(seconds(py, "conflict probe wait", wait)?)
+            .ask_proxies(ask_proxies);
         o.validate().map_err(|e| to_pyerr(py, e))?;
         Ok(PyProbeOptions(o))
     }

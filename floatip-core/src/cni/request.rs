@@ -15,6 +15,7 @@ use crate::probe::ProbeOptions;
 
 /// The CNI verb (`CNI_COMMAND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Command {
     /// Attach the container to the network.
     Add,

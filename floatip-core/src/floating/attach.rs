@@ -26,6 +26,7 @@ use crate::wire::Mac;
 
 /// What [`FloatingIp::attach`] did, step by step.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Attached {
     /// The attachment made.
     pub attachment_id: String,

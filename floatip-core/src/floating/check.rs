@@ -14,6 +14,7 @@ use crate::sysctl::SysctlKey;
 
 /// One difference between a spec and what is in the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Drift {
     /// Where: `host`, `pod` or `uplink`.
     pub place: &'static str,

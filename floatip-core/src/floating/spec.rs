@@ -17,6 +17,7 @@ use crate::wire::Mac;
 
 /// Which network namespace, by reference: resolved when a verb runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NetnsRef {
     /// The calling thread's namespace.
     Current,
@@ -36,6 +37,18 @@ impl NetnsRef {
     }
 }
 
+impl NetnsRef {
+    /// The name or path as given (a path as text); `None` for
+    /// [`NetnsRef::Current`].
+    pub fn given(&self) -> Option<String> {
+        match self {
+            NetnsRef::Current => None,
+            NetnsRef::Name(n) => Some(n.clone()),
+            NetnsRef::Path(p) => Some(p.display().to_string()),
+        }
+    }
+}
+
 impl fmt::Display for NetnsRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -49,6 +62,7 @@ impl fmt::Display for NetnsRef {
 /// How LAN neighbours' ARP/NDP requests for the pod's address get answered
 /// by the host's uplink.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UplinkArp {
     /// A proxy neighbour entry for exactly the pod's address
     /// (`ip neigh add proxy IP dev UPLINK`): the precise tool.
@@ -63,6 +77,7 @@ pub enum UplinkArp {
 
 /// Routed (the default) or bridge mode.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Mode {
     /// Pure L3: no bridge; the host routes the pod's traffic.
     #[default]

@@ -88,6 +88,7 @@ pub const ALL_NODES_MAC: Mac = Mac([0x33, 0x33, 0, 0, 0, 1]);
 
 /// Which ARP operation a gratuitous ARP uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum ArpForm {
     /// Request (op 1), target MAC zero or broadcast. The default: every
     /// Linux receiver treats it as gratuitous.
@@ -311,6 +312,7 @@ impl NaFrame {
 
 /// What [`classify`] found in a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Announcement {
     /// An Ethernet/IPv4 ARP request or reply with sender IP = target IP.
     /// [`ArpFrame::is_linux_garp`] tells whether Linux would treat it as

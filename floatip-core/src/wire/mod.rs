@@ -172,6 +172,7 @@ impl FromStr for Mac {
 
 /// Why a buffer could not be read as, or written as, a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum WireError {
     /// The buffer is shorter than the header or than a length the header
     /// states (when parsing), or too short for the frame (when building).

@@ -163,6 +163,7 @@ pub fn build_dad_ns(buf: &mut [u8], mac: Mac, target: Ipv6Addr) -> Result<usize,
 
 /// What a received frame claims about a probed address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Claim {
     /// An ARP reply or request with the address as sender IP: a host
     /// answering for it (its own address or a proxy) or announcing it.
@@ -192,6 +193,7 @@ impl fmt::Display for Claim {
 
 /// Another MAC's claim on a probed address, read from one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Conflict {
     /// The probed address.
     pub ip: IpAddr,
