@@ -838,7 +838,16 @@ impl FloatingIp {
             veth.push((SysctlKey::ipv4_neigh(hv, "proxy_delay")?, "0"));
             veth.push((SysctlKey::ipv4_conf(hv, "proxy_arp")?, "1"));
             // Proxy ARP answers only with forwarding on the receiving side.
+            // `ip_forward` turns it on for every device, but a writer that
+            // cannot take RTNL at once sets the value, puts the old one back
+            // and restarts (`devinet_sysctl_forward()` in
+            // `net/ipv4/devinet.c`): a concurrent attach can read the 1 in
+            // between, skip its own write and return before any device
+            // forwards. The devices this pod depends on are written too;
+            // such a write returns only once the kernel applied it.
+            veth.push((SysctlKey::ipv4_conf(hv, "forwarding")?, "1"));
             shared.push((SysctlKey::ipv4_forward(), "1"));
+            shared.push((SysctlKey::ipv4_conf(&lan, "forwarding")?, "1"));
             shared.push((SysctlKey::ipv4_neigh(&lan, "proxy_delay")?, "0"));
             if self.uplink_arp == UplinkArp::ProxyArp {
                 shared.push((SysctlKey::ipv4_conf(&lan, "proxy_arp")?, "1"));

@@ -63,8 +63,8 @@ pub use inventory::{Attachment, AttachmentState};
 pub use mark::{OwnerMark, RulePlan, TOMBSTONE_GROUP};
 pub use reannounce::{ReannounceReport, Reannouncer};
 pub use spec::{
-    default_table, FloatingAddr, FloatingIp, FloatingIpBuilder, Mode, NetnsRef, UplinkArp, DEFAULT_RULE_PRIORITY,
-    DEFAULT_TABLE_BASE,
+    default_table, FloatingAddr, FloatingIp, FloatingIpBuilder, Input, Mode, NetnsRef, UplinkArp,
+    DEFAULT_RULE_PRIORITY, DEFAULT_TABLE_BASE,
 };
 
 /// Where a verb runs: the host side, open, and the namespace the calling

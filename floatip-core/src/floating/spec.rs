@@ -418,6 +418,110 @@ pub fn default_table(lan: &IfName) -> u32 {
 /// (32766), clear of AWS VPC CNI (512, 1536) and Cilium (9, 20, 100, 111).
 pub const DEFAULT_RULE_PRIORITY: u32 = 2000;
 
+/// A builder argument: the typed value, or its text to be parsed (and
+/// checked, with the other arguments) by [`FloatingIpBuilder::build`]. Both
+/// forms go anywhere an `impl Into<Input<T>>` is asked for:
+/// `.ipv4("10.0.0.100/23", "10.0.0.1")` and `.ipv4(prefix, gateway)` alike,
+/// with `prefix: IpPrefix` and `gateway: IpAddr` (or `Ipv4Addr`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Input<T> {
+    /// A value already of its type.
+    Value(T),
+    /// Text that `build()` parses, as `ip` would.
+    Text(String),
+}
+
+impl<T> From<&str> for Input<T> {
+    fn from(s: &str) -> Self {
+        Input::Text(s.to_owned())
+    }
+}
+
+impl<T> From<String> for Input<T> {
+    fn from(s: String) -> Self {
+        Input::Text(s)
+    }
+}
+
+impl<T> From<&String> for Input<T> {
+    fn from(s: &String) -> Self {
+        Input::Text(s.clone())
+    }
+}
+
+impl From<IfName> for Input<IfName> {
+    fn from(v: IfName) -> Self {
+        Input::Value(v)
+    }
+}
+
+impl From<&IfName> for Input<IfName> {
+    fn from(v: &IfName) -> Self {
+        Input::Value(v.clone())
+    }
+}
+
+impl From<IpPrefix> for Input<IpPrefix> {
+    fn from(v: IpPrefix) -> Self {
+        Input::Value(v)
+    }
+}
+
+impl From<IpAddr> for Input<IpAddr> {
+    fn from(v: IpAddr) -> Self {
+        Input::Value(v)
+    }
+}
+
+impl From<std::net::Ipv4Addr> for Input<IpAddr> {
+    fn from(v: std::net::Ipv4Addr) -> Self {
+        Input::Value(v.into())
+    }
+}
+
+impl From<std::net::Ipv6Addr> for Input<IpAddr> {
+    fn from(v: std::net::Ipv6Addr) -> Self {
+        Input::Value(v.into())
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Input<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::Value(v) => v.fmt(f),
+            Input::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Input<IfName> {
+    fn resolve(self) -> Result<IfName> {
+        match self {
+            Input::Value(v) => Ok(v),
+            Input::Text(s) => IfName::new(s),
+        }
+    }
+}
+
+impl Input<IpPrefix> {
+    fn resolve(self) -> Result<IpPrefix> {
+        match self {
+            Input::Value(v) => Ok(v),
+            Input::Text(s) => s.parse(),
+        }
+    }
+}
+
+impl Input<IpAddr> {
+    fn resolve(self, what: &'static str) -> Result<IpAddr> {
+        match self {
+            Input::Value(v) => Ok(v),
+            Input::Text(s) => s.parse().map_err(|_| Error::invalid(what, &s, "not an IP address")),
+        }
+    }
+}
+
 /// Builds a [`FloatingIp`]; [`FloatingIpBuilder::build`] validates it all
 /// before anything touches the kernel.
 #[derive(Debug, Clone)]
@@ -425,20 +529,20 @@ pub struct FloatingIpBuilder {
     pod_key: String,
     attachment_id: Option<String>,
     route_protocol: u8,
-    uplink: String,
+    uplink: Input<IfName>,
     pod_netns: Option<NetnsRef>,
     create_pod_netns: bool,
     host_netns: NetnsRef,
-    ipv4: Option<(String, String)>,
-    ipv6: Option<(String, String)>,
+    ipv4: Option<(Input<IpPrefix>, Input<IpAddr>)>,
+    ipv6: Option<(Input<IpPrefix>, Input<IpAddr>)>,
     vlan: Option<u16>,
-    host_ifname: Option<String>,
-    pod_ifname: Option<String>,
+    host_ifname: Option<Input<IfName>>,
+    pod_ifname: Option<Input<IfName>>,
     mtu: Option<u32>,
     host_mac: Option<Mac>,
     pod_mac: Option<Mac>,
     uplink_arp: UplinkArp,
-    bridge: Option<String>,
+    bridge: Option<Input<IfName>>,
     announce: Option<Option<AnnounceOptions>>,
     conflict_probe: Option<ProbeOptions>,
     conntrack_flush: Option<bool>,
@@ -446,12 +550,12 @@ pub struct FloatingIpBuilder {
     anti_spoofing: bool,
     route_table: Option<u32>,
     rule_priority: u32,
-    lan_address: Option<String>,
+    lan_address: Option<Input<IpPrefix>>,
 }
 
 impl FloatingIp {
     /// Starts a spec for the pod `pod_key` on the LAN behind `uplink`.
-    pub fn builder(pod_key: impl Into<String>, uplink: impl Into<String>) -> FloatingIpBuilder {
+    pub fn builder(pod_key: impl Into<String>, uplink: impl Into<Input<IfName>>) -> FloatingIpBuilder {
         FloatingIpBuilder {
             pod_key: pod_key.into(),
             attachment_id: None,
@@ -580,7 +684,7 @@ impl FloatingIpBuilder {
     /// An IPv4 address for the LAN interface (`"10.0.0.4/23"`), added when
     /// the interface has none in the floating subnet. Needed on a VLAN
     /// device floatip creates: the host ARPs for the gateway with it.
-    pub fn lan_address(mut self, address: impl Into<String>) -> Self {
+    pub fn lan_address(mut self, address: impl Into<Input<IpPrefix>>) -> Self {
         self.lan_address = Some(address.into());
         self
     }
@@ -614,12 +718,12 @@ impl FloatingIpBuilder {
         self
     }
     /// The IPv4 floating address with prefix (`10.0.0.100/23`) and gateway.
-    pub fn ipv4(mut self, address: impl Into<String>, gateway: impl Into<String>) -> Self {
+    pub fn ipv4(mut self, address: impl Into<Input<IpPrefix>>, gateway: impl Into<Input<IpAddr>>) -> Self {
         self.ipv4 = Some((address.into(), gateway.into()));
         self
     }
     /// The IPv6 floating address with prefix and gateway.
-    pub fn ipv6(mut self, address: impl Into<String>, gateway: impl Into<String>) -> Self {
+    pub fn ipv6(mut self, address: impl Into<Input<IpPrefix>>, gateway: impl Into<Input<IpAddr>>) -> Self {
         self.ipv6 = Some((address.into(), gateway.into()));
         self
     }
@@ -629,12 +733,12 @@ impl FloatingIpBuilder {
         self
     }
     /// The host-side veth name.
-    pub fn host_ifname(mut self, name: impl Into<String>) -> Self {
+    pub fn host_ifname(mut self, name: impl Into<Input<IfName>>) -> Self {
         self.host_ifname = Some(name.into());
         self
     }
     /// The pod-side veth name (default `eth0`).
-    pub fn pod_ifname(mut self, name: impl Into<String>) -> Self {
+    pub fn pod_ifname(mut self, name: impl Into<Input<IfName>>) -> Self {
         self.pod_ifname = Some(name.into());
         self
     }
@@ -656,7 +760,7 @@ impl FloatingIpBuilder {
         self
     }
     /// Bridge mode: enslave the host veth to this existing bridge.
-    pub fn bridge(mut self, bridge: impl Into<String>) -> Self {
+    pub fn bridge(mut self, bridge: impl Into<Input<IfName>>) -> Self {
         self.bridge = Some(bridge.into());
         self
     }
@@ -726,7 +830,7 @@ impl FloatingIpBuilder {
                 "0-4 are the kernel's (unspec, redirect, kernel, boot, static)",
             ));
         }
-        let uplink = IfName::new(self.uplink)?;
+        let uplink = self.uplink.resolve()?;
         let pod_netns = self.pod_netns.ok_or_else(|| Error::invalid("pod netns", "", "no pod namespace given"))?;
         if let NetnsRef::Name(n) = &pod_netns {
             validate_netns_name(n)?;
@@ -744,13 +848,13 @@ impl FloatingIpBuilder {
         if pod_netns == self.host_netns || (own(&pod_netns) && own(&self.host_netns)) {
             return Err(Error::invalid("pod netns", &pod_netns, "is the host namespace"));
         }
-        let parse = |(a, g): (String, String), v4: bool| -> Result<FloatingAddr> {
-            let address: IpPrefix = a.parse()?;
-            let gateway: IpAddr = g.parse().map_err(|_| Error::invalid("gateway", &g, "not an IP address"))?;
+        let parse = |(a, g): (Input<IpPrefix>, Input<IpAddr>), v4: bool| -> Result<FloatingAddr> {
+            let address = a.resolve()?;
+            let gateway = g.resolve("gateway")?;
             if address.is_ipv4() != v4 {
                 return Err(Error::invalid(
                     "floating ip",
-                    &a,
+                    address,
                     if v4 { "not an IPv4 address" } else { "not an IPv6 address" },
                 ));
             }
@@ -769,10 +873,10 @@ impl FloatingIpBuilder {
                 .map_err(|_| Error::invalid("vlan id", v, format!("{uplink}.{v} is longer than 15 bytes")))?;
         }
         let host_ifname = match self.host_ifname {
-            Some(n) => IfName::new(n)?,
+            Some(n) => n.resolve()?,
             None => FloatingIp::default_host_ifname(&attachment_id),
         };
-        let pod_ifname = IfName::new(self.pod_ifname.unwrap_or_else(|| "eth0".into()))?;
+        let pod_ifname = self.pod_ifname.unwrap_or_else(|| "eth0".into()).resolve()?;
         if host_ifname == uplink {
             return Err(Error::invalid("host interface name", &host_ifname, "is the uplink's name"));
         }
@@ -787,7 +891,7 @@ impl FloatingIpBuilder {
             }
         }
         let mode = match self.bridge {
-            Some(b) => Mode::Bridge(IfName::new(b)?),
+            Some(b) => Mode::Bridge(b.resolve()?),
             None => Mode::Routed,
         };
         // Routed mode announces by default; bridge mode leaves it to the
@@ -827,17 +931,17 @@ impl FloatingIpBuilder {
         let lan_address = match self.lan_address {
             None => None,
             Some(a) => {
-                let p: IpPrefix = a.parse()?;
+                let p = a.resolve()?;
                 let gw = ipv4.as_ref().map(|f| f.gateway);
                 if !p.is_ipv4() || p.is_host() || gw.is_some_and(|g| !p.contains(g)) || Some(p.addr()) == gw {
                     return Err(Error::invalid(
                         "lan address",
-                        &a,
+                        p,
                         "must be an IPv4 address with a prefix length, in the subnet of the IPv4 gateway and not the gateway",
                     ));
                 }
                 if ipv4.as_ref().is_some_and(|f| f.address.addr() == p.addr()) {
-                    return Err(Error::invalid("lan address", &a, "is the floating IP"));
+                    return Err(Error::invalid("lan address", p, "is the floating IP"));
                 }
                 Some(p)
             }
@@ -885,6 +989,32 @@ impl FloatingIpBuilder {
 mod tests {
     use super::*;
     use crate::ErrorKind;
+
+    #[test]
+    fn typed_and_text_arguments_build_the_same_spec() {
+        let text = FloatingIp::builder("default/web", "up0")
+            .pod_netns_name("pod")
+            .ipv4("10.0.0.100/23", "10.0.0.1")
+            .host_ifname("fipweb")
+            .lan_address("10.0.0.4/23")
+            .build()
+            .unwrap();
+        let typed = FloatingIp::builder("default/web", IfName::new("up0").unwrap())
+            .pod_netns_name("pod")
+            .ipv4("10.0.0.100/23".parse::<IpPrefix>().unwrap(), std::net::Ipv4Addr::new(10, 0, 0, 1))
+            .host_ifname(IfName::new("fipweb").unwrap())
+            .lan_address("10.0.0.4/23".parse::<IpPrefix>().unwrap())
+            .build()
+            .unwrap();
+        assert_eq!(text, typed);
+        // A typed value still goes through build()'s checks.
+        let e = FloatingIp::builder("k", "up0")
+            .pod_netns_name("pod")
+            .ipv4("2001:db8::1/64".parse::<IpPrefix>().unwrap(), "10.0.0.1")
+            .build()
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    }
 
     fn v4(a: &str, g: &str) -> Result<FloatingIp> {
         FloatingIp::builder("ns/pod", "up0").pod_netns_name("p").ipv4(a, g).build()
