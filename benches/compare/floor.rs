@@ -427,8 +427,10 @@ fn setup_steps(pod: &Pod, uplink_index: u32, min: bool, first: bool) -> Vec<Step
     b.nl(Sock::Host, Rt::SetLink(link_up(HOST_IFINDEX)), NLM_F_ACK, Expect::Ack);
     b.steps.push(Step::SysctlReplace { path: conf("neigh", &pod.host_if, "proxy_delay"), value: "0" });
     b.steps.push(Step::SysctlReplace { path: conf("conf", &pod.host_if, "proxy_arp"), value: "1" });
+    b.steps.push(Step::SysctlReplace { path: conf("conf", &pod.host_if, "forwarding"), value: "1" });
     b.nl(Sock::Host, Rt::NewRoute(route(pod.ip, 32, None, HOST_IFINDEX)), create, Expect::Ack);
     b.steps.push(Step::SysctlReplace { path: "/proc/sys/net/ipv4/ip_forward".into(), value: "1" });
+    b.steps.push(Step::SysctlReplace { path: conf("conf", UPLINK, "forwarding"), value: "1" });
     b.steps.push(Step::SysctlReplace { path: conf("neigh", UPLINK, "proxy_delay"), value: "0" });
     // Table T (under floatip's table lock): one dump, the routes only when
     // missing; then the pod's three rules.
