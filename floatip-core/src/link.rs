@@ -177,6 +177,7 @@ impl Link {
 /// A veth pair to create with [`Handle::veth_add`]: `ip link add NAME
 /// [address MAC] [mtu MTU] type veth peer name PEER [address MAC] [netns NS]`.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct VethSpec<'a> {
     /// The end that stays in the handle's namespace.
     pub name: IfName,

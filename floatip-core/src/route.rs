@@ -37,6 +37,7 @@ pub const RTN_UNICAST: u8 = 1;
 /// assert_eq!(dflt.dst.to_string(), "0.0.0.0/0");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Route {
     /// Destination prefix (`0.0.0.0/0` or `::/0` for the default route).
     pub dst: IpPrefix,
