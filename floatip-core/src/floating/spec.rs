@@ -165,80 +165,31 @@ impl FloatingAddr {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FloatingIp {
-    /// The pod (`namespace/pod`), kept in the owner mark when it fits.
+    // What each field means is on its getter (the `impl` below).
     pub(crate) pod_key: String,
-    /// The attachment this spec makes: what the owner marks name, what
-    /// detach and GC go by, and what the default host interface name and
-    /// MACs derive from. CNI: the container id and interface name. Default:
-    /// the pod key.
     pub(crate) attachment_id: String,
-    /// The route protocol number (and `NDA_PROTOCOL`) of the host routes
-    /// and proxy entries (default [`mark::DEFAULT_PROTOCOL`]).
     pub(crate) route_protocol: u8,
-    /// The pod's namespace.
     pub(crate) pod_netns: NetnsRef,
-    /// Create the pod namespace (by name) if missing; detach deletes it.
     pub(crate) create_pod_netns: bool,
-    /// The host side's namespace (default: the current one).
     pub(crate) host_netns: NetnsRef,
-    /// The IPv4 floating address, if any.
     pub(crate) ipv4: Option<FloatingAddr>,
-    /// The IPv6 floating address, if any.
     pub(crate) ipv6: Option<FloatingAddr>,
-    /// The uplink on the LAN (`bond1`).
     pub(crate) uplink: IfName,
-    /// VLAN id: the uplink becomes `<uplink>.<vid>`, created if missing.
     pub(crate) vlan: Option<u16>,
-    /// Host-side veth name (default `fip` + 12 hex digits of a hash of the
-    /// attachment id).
     pub(crate) host_ifname: IfName,
-    /// Pod-side veth name (default `eth0`).
     pub(crate) pod_ifname: IfName,
-    /// MTU of both veth ends (default: the uplink's).
     pub(crate) mtu: Option<u32>,
-    /// MAC of the host end (default: derived from the attachment id,
-    /// [`mark::derived_mac`]).
     pub(crate) host_mac: Mac,
-    /// MAC of the pod end (default: derived from the attachment id).
     pub(crate) pod_mac: Mac,
-    /// How the uplink answers LAN ARP for the pod.
     pub(crate) uplink_arp: UplinkArp,
-    /// Routed or bridge mode.
     pub(crate) mode: Mode,
-    /// Announce the floating IPs after attach (gratuitous ARP, unsolicited
-    /// NA): on by default in routed mode; `None` turns it off.
     pub(crate) announce: Option<AnnounceOptions>,
-    /// Probe the LAN for the floating IPs before taking them (RFC 5227 ARP
-    /// probes, DAD Neighbor Solicitations), and fail with a
-    /// [`Conflict`](crate::ErrorKind::Conflict) when another MAC claims
-    /// one. `None` (the default): no probe. See
-    /// [`FloatingIpBuilder::conflict_probe`].
     pub(crate) conflict_probe: Option<ProbeOptions>,
-    /// Delete the host namespace's conntrack entries of the floating IPs
-    /// (original or reply tuple from or to them) when the IPs arrive here
-    /// (attach, before announcing) and when they leave (detach), so that
-    /// flows and NAT bindings of an earlier life of an IP do not linger
-    /// ([`crate::conntrack`]). On by default in routed mode, where the
-    /// host routes (and tracks) the pod's traffic; off in bridge mode.
     pub(crate) conntrack_flush: bool,
-    /// Routed mode: egress by the LAN interface's own table (source policy
-    /// routing), so that pod traffic the main table would send out of its
-    /// default route (a management interface, say) leaves by the floating
-    /// subnet's gateway instead. On by default.
     pub(crate) policy_routing: bool,
-    /// Routed mode: the host drops what the pod sends from any source but
-    /// its floating IPs. On by default.
     pub(crate) anti_spoofing: bool,
-    /// The LAN interface's table for policy routing (default
-    /// [`default_table`] of the LAN interface). Pods of one LAN interface
-    /// share it; never 0 or 253-255.
     pub(crate) route_table: Option<u32>,
-    /// The first of the three rule priorities of a floating IP (default
-    /// [`DEFAULT_RULE_PRIORITY`]).
     pub(crate) rule_priority: u32,
-    /// An IPv4 address (with its prefix length) for the LAN interface when
-    /// it has none in the floating subnet: the host ARPs for the gateway
-    /// with it. Shared by every pod on the interface; never removed.
     pub(crate) lan_address: Option<IpPrefix>,
 }
 
@@ -450,40 +401,24 @@ impl<T> From<&String> for Input<T> {
     }
 }
 
-impl From<IfName> for Input<IfName> {
-    fn from(v: IfName) -> Self {
-        Input::Value(v)
-    }
+/// `Input::Value` from a value of each type a builder argument takes.
+macro_rules! value_input {
+    ($($from:ty => $t:ty: $conv:expr),* $(,)?) => {
+        $(impl From<$from> for Input<$t> {
+            fn from(v: $from) -> Self {
+                Input::Value($conv(v))
+            }
+        })*
+    };
 }
 
-impl From<&IfName> for Input<IfName> {
-    fn from(v: &IfName) -> Self {
-        Input::Value(v.clone())
-    }
-}
-
-impl From<IpPrefix> for Input<IpPrefix> {
-    fn from(v: IpPrefix) -> Self {
-        Input::Value(v)
-    }
-}
-
-impl From<IpAddr> for Input<IpAddr> {
-    fn from(v: IpAddr) -> Self {
-        Input::Value(v)
-    }
-}
-
-impl From<std::net::Ipv4Addr> for Input<IpAddr> {
-    fn from(v: std::net::Ipv4Addr) -> Self {
-        Input::Value(v.into())
-    }
-}
-
-impl From<std::net::Ipv6Addr> for Input<IpAddr> {
-    fn from(v: std::net::Ipv6Addr) -> Self {
-        Input::Value(v.into())
-    }
+value_input! {
+    IfName => IfName: std::convert::identity,
+    &IfName => IfName: Clone::clone,
+    IpPrefix => IpPrefix: std::convert::identity,
+    IpAddr => IpAddr: std::convert::identity,
+    std::net::Ipv4Addr => IpAddr: IpAddr::from,
+    std::net::Ipv6Addr => IpAddr: IpAddr::from,
 }
 
 impl<T: fmt::Display> fmt::Display for Input<T> {
@@ -495,30 +430,36 @@ impl<T: fmt::Display> fmt::Display for Input<T> {
     }
 }
 
-impl Input<IfName> {
-    fn resolve(self) -> Result<IfName> {
-        match self {
-            Input::Value(v) => Ok(v),
-            Input::Text(s) => IfName::new(s),
-        }
+/// How the text form of a builder argument is parsed, with the error a
+/// bad one gets.
+trait FromText: Sized {
+    fn from_text(s: String) -> Result<Self>;
+}
+
+impl FromText for IfName {
+    fn from_text(s: String) -> Result<Self> {
+        IfName::new(s)
     }
 }
 
-impl Input<IpPrefix> {
-    fn resolve(self) -> Result<IpPrefix> {
-        match self {
-            Input::Value(v) => Ok(v),
-            Input::Text(s) => s.parse(),
-        }
+impl FromText for IpPrefix {
+    fn from_text(s: String) -> Result<Self> {
+        s.parse()
     }
 }
 
-impl Input<IpAddr> {
-    fn resolve(self, what: &'static str) -> Result<IpAddr> {
-        match self {
-            Input::Value(v) => Ok(v),
-            Input::Text(s) => s.parse().map_err(|_| Error::invalid(what, &s, "not an IP address")),
-        }
+/// Builder arguments of this type are gateways.
+impl FromText for IpAddr {
+    fn from_text(s: String) -> Result<Self> {
+        s.parse().map_err(|_| Error::invalid("gateway", &s, "not an IP address"))
+    }
+}
+
+/// The value of a builder argument, its text parsed.
+fn resolve<T: FromText>(input: Input<T>) -> Result<T> {
+    match input {
+        Input::Value(v) => Ok(v),
+        Input::Text(s) => T::from_text(s),
     }
 }
 
@@ -830,7 +771,7 @@ impl FloatingIpBuilder {
                 "0-4 are the kernel's (unspec, redirect, kernel, boot, static)",
             ));
         }
-        let uplink = self.uplink.resolve()?;
+        let uplink = resolve(self.uplink)?;
         let pod_netns = self.pod_netns.ok_or_else(|| Error::invalid("pod netns", "", "no pod namespace given"))?;
         if let NetnsRef::Name(n) = &pod_netns {
             validate_netns_name(n)?;
@@ -849,8 +790,8 @@ impl FloatingIpBuilder {
             return Err(Error::invalid("pod netns", &pod_netns, "is the host namespace"));
         }
         let parse = |(a, g): (Input<IpPrefix>, Input<IpAddr>), v4: bool| -> Result<FloatingAddr> {
-            let address = a.resolve()?;
-            let gateway = g.resolve("gateway")?;
+            let address = resolve(a)?;
+            let gateway = resolve(g)?;
             if address.is_ipv4() != v4 {
                 return Err(Error::invalid(
                     "floating ip",
@@ -873,10 +814,10 @@ impl FloatingIpBuilder {
                 .map_err(|_| Error::invalid("vlan id", v, format!("{uplink}.{v} is longer than 15 bytes")))?;
         }
         let host_ifname = match self.host_ifname {
-            Some(n) => n.resolve()?,
+            Some(n) => resolve(n)?,
             None => FloatingIp::default_host_ifname(&attachment_id),
         };
-        let pod_ifname = self.pod_ifname.unwrap_or_else(|| "eth0".into()).resolve()?;
+        let pod_ifname = resolve(self.pod_ifname.unwrap_or_else(|| "eth0".into()))?;
         if host_ifname == uplink {
             return Err(Error::invalid("host interface name", &host_ifname, "is the uplink's name"));
         }
@@ -891,7 +832,7 @@ impl FloatingIpBuilder {
             }
         }
         let mode = match self.bridge {
-            Some(b) => Mode::Bridge(b.resolve()?),
+            Some(b) => Mode::Bridge(resolve(b)?),
             None => Mode::Routed,
         };
         // Routed mode announces by default; bridge mode leaves it to the
@@ -931,7 +872,7 @@ impl FloatingIpBuilder {
         let lan_address = match self.lan_address {
             None => None,
             Some(a) => {
-                let p = a.resolve()?;
+                let p = resolve(a)?;
                 let gw = ipv4.as_ref().map(|f| f.gateway);
                 if !p.is_ipv4() || p.is_host() || gw.is_some_and(|g| !p.contains(g)) || Some(p.addr()) == gw {
                     return Err(Error::invalid(
