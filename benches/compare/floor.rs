@@ -12,7 +12,8 @@
 //! - `floor`: the very requests floatip sends for a new pod, in its order,
 //!   lookups and conflict checks included (the `RTM_GET*` requests whose
 //!   answers floatip needs, the dumps of the uplink's addresses, of table T
-//!   and of the rules), and the same sysctl reads. `floatip / floor` is then
+//!   and of the rules, and the count of the host's conntrack entries that
+//!   tells floatip there is nothing to flush), and the same sysctl reads. `floatip / floor` is then
 //!   the library's own overhead. Two answers steer it as they steer
 //!   floatip: table T's routes are added only when the dump of table T
 //!   finds none, and released at teardown only when the rule dump finds no
@@ -60,6 +61,8 @@ const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_NEWRULE: u16 = 32;
+/// `(NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS`.
+const CT_GET_STATS: u16 = (1 << 8) | 5;
 /// Rule attributes the floor reads in a dump (`linux/fib_rules.h`).
 const FRA_TABLE: u16 = 15;
 const FRA_PROTOCOL: u16 = 21;
@@ -113,6 +116,8 @@ enum Save {
 enum Sock {
     Host,
     Pod,
+    /// The host namespace's `NETLINK_NETFILTER` socket (conntrack).
+    Conntrack,
 }
 
 /// One step of the replay.
@@ -175,6 +180,27 @@ impl Builder {
         let bytes = encode(msg, flags, self.seq);
         let patches = placeholders(&bytes);
         self.steps.push(Step::Netlink { sock, bytes, patches, expect, cond });
+    }
+    /// attach's conntrack check: `IPCTNL_MSG_CT_GET_STATS` (how many
+    /// entries the host's table holds; with none there is nothing to
+    /// flush), asked with an ack as floatip asks it: one reply, then the
+    /// ack.
+    fn conntrack_count(&mut self) {
+        self.seq += 1;
+        let mut bytes = Vec::with_capacity(20);
+        bytes.extend_from_slice(&20u32.to_ne_bytes());
+        bytes.extend_from_slice(&CT_GET_STATS.to_ne_bytes());
+        bytes.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+        bytes.extend_from_slice(&self.seq.to_ne_bytes());
+        bytes.extend_from_slice(&0u32.to_ne_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, 0]); // nfgenmsg: AF_UNSPEC, version 0, res_id 0
+        self.steps.push(Step::Netlink {
+            sock: Sock::Conntrack,
+            bytes,
+            patches: Vec::new(),
+            expect: Expect::Dump(Note::Nothing),
+            cond: false,
+        });
     }
 }
 
@@ -379,7 +405,7 @@ fn proxy(index: u32, ip: Ipv4Addr, get: bool) -> NeighbourMessage {
 
 /// The steps of one pod's setup, after the pod namespace exists (`first`:
 /// floor-min's first pod, which adds table T's routes).
-fn setup_steps(pod: &Pod, uplink_index: u32, min: bool, first: bool) -> Vec<Step> {
+fn setup_steps(pod: &Pod, uplink_index: u32, min: bool, first: bool, conntrack: bool) -> Vec<Step> {
     let gw: Ipv4Addr = GATEWAY.parse().unwrap();
     let create = NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
     let mut b = Builder { steps: Vec::new(), seq: 0 };
@@ -443,6 +469,11 @@ fn setup_steps(pod: &Pod, uplink_index: u32, min: bool, first: bool) -> Vec<Step
     }
     b.nl(Sock::Host, Rt::GetNeighbour(proxy(uplink_index, pod.ip, true)), 0, Expect::Errno(libc::ENOENT));
     b.nl(Sock::Host, Rt::NewNeighbour(proxy(uplink_index, pod.ip, false)), create, Expect::Ack);
+    // The IP came here: its conntrack entries from before are stale (none
+    // in the lab, so the count is all floatip asks).
+    if conntrack {
+        b.conntrack_count();
+    }
     b.nl(Sock::Pod, Rt::GetLink(link_by_name("lo")), 0, Expect::Reply(Save::Nothing));
     b.nl(Sock::Pod, Rt::SetLink(link_up(1)), NLM_F_ACK, Expect::Ack);
     b.steps
@@ -534,6 +565,19 @@ fn os_err(what: &str) -> String {
     format!("{what}: {}", std::io::Error::last_os_error())
 }
 
+/// A bare `NETLINK_NETFILTER` socket in the calling thread's namespace,
+/// when the kernel has `nf_conntrack` (floatip asks nothing otherwise).
+fn conntrack_socket() -> Result<Option<Socket>, String> {
+    if !std::path::Path::new("/sys/module/nf_conntrack").exists() {
+        return Ok(None);
+    }
+    let mut s = Socket::new(netlink_sys::protocols::NETLINK_NETFILTER).map_err(|e| format!("socket: {e}"))?;
+    s.bind_auto().map_err(|e| format!("bind: {e}"))?;
+    s.set_ext_ack(true).map_err(|e| format!("ext_ack: {e}"))?;
+    s.set_cap_ack(true).map_err(|e| format!("cap_ack: {e}"))?;
+    Ok(Some(s))
+}
+
 /// A bare rtnetlink socket in the calling thread's namespace, with the
 /// options floatip sets that change what the kernel does (extended acks,
 /// capped acks, strict checking of get requests).
@@ -550,6 +594,8 @@ fn socket() -> Result<Socket, String> {
 struct State {
     host_fd: OwnedFd,
     host: Socket,
+    /// As floatip opens it once per `Host`, when the kernel has conntrack.
+    conntrack: Option<Socket>,
     uplink_index: u32,
     buf: Vec<u8>,
     tx: Vec<u8>,
@@ -560,6 +606,7 @@ impl State {
         let s = match sock {
             Sock::Host => &self.host,
             Sock::Pod => pod.ok_or("no pod socket")?,
+            Sock::Conntrack => self.conntrack.as_ref().ok_or("no conntrack socket")?,
         };
         s.send_to(req, &SocketAddr::new(0, 0), 0).map_err(|e| format!("send: {e}"))?;
         self.buf.clear();
@@ -588,6 +635,7 @@ impl State {
         let s = match sock {
             Sock::Host => &self.host,
             Sock::Pod => pod.ok_or("no pod socket")?,
+            Sock::Conntrack => self.conntrack.as_ref().ok_or("no conntrack socket")?,
         };
         s.send_to(req, &SocketAddr::new(0, 0), 0).map_err(|e| format!("send: {e}"))?;
         let mut none = true;
@@ -769,6 +817,7 @@ fn step_name(bytes: &[u8]) -> String {
         32 => "RTM_NEWRULE",
         33 => "RTM_DELRULE",
         34 => "RTM_GETRULE",
+        CT_GET_STATS => "IPCTNL_MSG_CT_GET_STATS",
         _ => "RTM_?",
     };
     name.to_owned()
@@ -801,6 +850,7 @@ impl Floor {
             let mut st = State {
                 host_fd,
                 host: socket()?,
+                conntrack: conntrack_socket()?,
                 uplink_index: 0,
                 buf: Vec::with_capacity(64 * 1024),
                 tx: Vec::with_capacity(1024),
@@ -828,7 +878,7 @@ impl Method for Floor {
 
     fn setup(&mut self, pod: &Pod) -> Result<Duration, String> {
         let mut st = self.state.take().ok_or("floor state lost")?;
-        let steps = setup_steps(pod, st.uplink_index, self.min, self.live.none());
+        let steps = setup_steps(pod, st.uplink_index, self.min, self.live.none(), st.conntrack.is_some());
         let path = CString::new(format!("/run/netns/{}", pod.netns)).unwrap();
         let (st, r) = self.thread.run(move || {
             let t = Instant::now();

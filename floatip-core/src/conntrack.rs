@@ -53,7 +53,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use netlink_packet_core::{
     parse_ip, DecodeError, DefaultNla, NlaBuffer, NlasIterator, Parseable, NLM_F_ACK, NLM_F_DUMP,
@@ -241,9 +241,21 @@ fn header(v4: bool) -> NetfilterHeader {
 /// Whether the kernel has connection tracking: `nf_conntrack`, built in or
 /// loaded, is in `/sys/module` (it has module parameters, so it is listed
 /// even when built in). Without a sysfs to look at, assume it has.
+///
+/// A yes is kept for the life of the process (a loaded `nf_conntrack` is
+/// rarely unloaded, and a dump then fails as "unavailable"); a no is
+/// looked up again each time, since the module can be loaded any moment.
 fn kernel_tracks_connections() -> bool {
+    static SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SEEN.load(std::sync::atomic::Ordering::Relaxed) {
+        return true;
+    }
     let modules = std::path::Path::new("/sys/module");
-    !modules.is_dir() || modules.join("nf_conntrack").exists()
+    let yes = !modules.is_dir() || modules.join("nf_conntrack").exists();
+    if yes {
+        SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    yes
 }
 
 /// Whether an error of opening the socket or of the dump means "this
@@ -262,26 +274,15 @@ pub(crate) fn unavailable(e: &Error) -> bool {
     )
 }
 
-/// A handle opened on first use and kept: the [`Host`](crate::Host)'s, so
-/// that an agent pays for the socket once.
-#[derive(Debug, Default)]
-pub(crate) struct Lazy(OnceLock<Conntrack>);
+/// The host namespace's conntrack handle, opened on first use and kept.
+pub(crate) type Lazy = crate::netlink::Lazy<Conntrack>;
 
-impl Lazy {
-    /// The handle of the host namespace `ns`, opened now if need be (from
-    /// a thread in `ns` already when `in_ns`, else returning to `home`, or
-    /// to where the thread was without one).
-    pub(crate) fn get(&self, ns: &Netns, home: Option<&Netns>, in_ns: bool) -> Result<&Conntrack> {
-        if let Some(c) = self.0.get() {
-            return Ok(c);
-        }
-        let c = match in_ns {
-            true => Conntrack::open_here(ns.describe())?,
-            false => Conntrack::in_netns_from(ns, home)?,
-        };
-        // Another thread may have been first: its handle is as good.
-        let _ = self.0.set(c);
-        Ok(self.0.get().expect("set above"))
+impl crate::netlink::OpenIn for Conntrack {
+    fn open_here(netns: String) -> Result<Self> {
+        Conntrack::open_here(netns)
+    }
+    fn in_netns_from(netns: &Netns, home: Option<&Netns>) -> Result<Self> {
+        Conntrack::in_netns_from(netns, home)
     }
 }
 

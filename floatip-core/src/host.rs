@@ -76,6 +76,10 @@ pub struct Host {
     /// The host namespace's conntrack handle, opened by the first verb
     /// that flushes entries.
     conntrack: conntrack::Lazy,
+    /// A second socket in the host namespace, opened by the first verb
+    /// that reads the node's attachments (`list`, `gc`, the watcher's
+    /// passes), whose dumps run side by side.
+    aux: crate::netlink::Lazy<Handle>,
     /// The sockets its single-round announcements go out on, kept (see
     /// `SenderPool`); shared with the `Host`s it reopens for its threads.
     senders: std::sync::Arc<crate::announce::SenderPool>,
@@ -114,6 +118,7 @@ impl Call<'_> {
             host: &self.host.handle,
             in_host: self.in_host,
             conntrack: &self.host.conntrack,
+            aux: &self.host.aux,
             senders: &self.host.senders,
         }
     }
@@ -161,6 +166,7 @@ impl Host {
             route_protocol: DEFAULT_PROTOCOL,
             reaper: None,
             conntrack: conntrack::Lazy::default(),
+            aux: Default::default(),
             senders: Default::default(),
         })
     }
@@ -461,6 +467,7 @@ impl Host {
             route_protocol: self.route_protocol,
             reaper: None,
             conntrack: conntrack::Lazy::default(),
+            aux: Default::default(),
             senders: self.senders.clone(),
         })
     }

@@ -80,6 +80,34 @@ pub(crate) struct Conn {
     timeout: Duration,
 }
 
+/// Receive buffers of dropped connections, for the next ones. A pod's
+/// handle lives for one attach, and a fresh 64 KiB buffer per attach cost
+/// more than some of its requests: glibc's `malloc` consolidates its free
+/// lists on every allocation and every free of that size
+/// (`malloc_consolidate()`, tens of µs a pod in `perf`).
+static SPARE_RX: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// How many spare buffers are kept at most (256 KiB).
+const SPARE_RX_MAX: usize = 4;
+
+fn rx_buffer() -> Vec<u8> {
+    let spare = SPARE_RX.lock().ok().and_then(|mut v| v.pop());
+    spare.unwrap_or_else(|| Vec::with_capacity(RX_BUF))
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let mut rx = std::mem::take(&mut self.rx);
+        if rx.capacity() == RX_BUF {
+            rx.clear();
+            if let Ok(mut v) = SPARE_RX.lock() {
+                if v.len() < SPARE_RX_MAX {
+                    v.push(rx);
+                }
+            }
+        }
+    }
+}
+
 /// What kind of answer a request expects.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Expect {
@@ -219,6 +247,55 @@ impl Handle {
     }
 }
 
+/// A netlink handle that lives in one namespace and can be opened there:
+/// from a thread inside it, or by a visit that returns to `home`.
+pub(crate) trait OpenIn: Sized {
+    /// Opens it in the calling thread's namespace (`netns` names it in
+    /// messages).
+    fn open_here(netns: String) -> Result<Self>;
+    /// Opens it in `netns`, the calling thread visiting it and returning
+    /// to `home` (or to where it was without one).
+    fn in_netns_from(netns: &Netns, home: Option<&Netns>) -> Result<Self>;
+}
+
+impl OpenIn for Handle {
+    fn open_here(netns: String) -> Result<Self> {
+        Handle::open_here(netns)
+    }
+    fn in_netns_from(netns: &Netns, home: Option<&Netns>) -> Result<Self> {
+        Handle::in_netns_from(netns, home)
+    }
+}
+
+/// A handle opened on first use and kept: the [`Host`](crate::Host)'s, so
+/// that an agent pays for the socket once.
+#[derive(Debug)]
+pub(crate) struct Lazy<T>(std::sync::OnceLock<T>);
+
+impl<T> Default for Lazy<T> {
+    fn default() -> Self {
+        Lazy(std::sync::OnceLock::new())
+    }
+}
+
+impl<T: OpenIn> Lazy<T> {
+    /// The handle of the host namespace `ns`, opened now if need be (from
+    /// a thread in `ns` already when `in_ns`, else returning to `home`, or
+    /// to where the thread was without one).
+    pub(crate) fn get(&self, ns: &Netns, home: Option<&Netns>, in_ns: bool) -> Result<&T> {
+        if let Some(c) = self.0.get() {
+            return Ok(c);
+        }
+        let c = match in_ns {
+            true => T::open_here(ns.describe())?,
+            false => T::in_netns_from(ns, home)?,
+        };
+        // Another thread may have been first: its handle is as good.
+        let _ = self.0.set(c);
+        Ok(self.0.get().expect("set above"))
+    }
+}
+
 impl Conn {
     /// A socket of netlink `protocol` in the calling thread's namespace
     /// (`netns` names it in messages), bound, with floatip's options, and
@@ -245,7 +322,7 @@ impl Conn {
             port: addr.port_number(),
             seq: 0,
             tx: Vec::with_capacity(1024),
-            rx: Vec::with_capacity(RX_BUF),
+            rx: rx_buffer(),
             timeout: Duration::ZERO,
         };
         conn.set_timeout(DEFAULT_TIMEOUT, netns)?;

@@ -146,6 +146,12 @@ impl Netns {
             sys::unshare_net().map_err(|e| Error::io("unshare(CLONE_NEWNET)", object(), e))?;
             let mounted = sys::bind_mount(Path::new(THREAD_NETNS), &path);
             mounted_ok = mounted.is_ok();
+            // The thread's own namespace file, while it is inside: the new
+            // namespace for sure, no type check and no walk of the mount.
+            let fd = match &mounted {
+                Ok(()) => Some(File::open(THREAD_NETNS).map(OwnedFd::from)),
+                Err(_) => None,
+            };
             let handle = match (&mounted, with_handle) {
                 (Ok(()), true) => Some(Handle::open_here(object())),
                 _ => None,
@@ -155,10 +161,11 @@ impl Netns {
             // in the new namespace.
             restore_or_abort(back);
             mounted.map_err(|e| Error::io("bind mount netns", object(), e))?;
-            handle.transpose()
+            let fd = fd.expect("opened when mounted").map_err(|e| Error::io("open netns", object(), e))?;
+            Ok((fd, handle.transpose()?))
         })();
         match made {
-            Ok(h) => Ok((Self::open(name)?, h)),
+            Ok((fd, h)) => Ok((Netns { fd, name: Some(name.to_owned()), path }, h)),
             Err(e) => {
                 if mounted_ok {
                     let _ = sys::umount_detach(&path);

@@ -15,6 +15,7 @@ use crate::link::Link;
 use crate::lock::{Kind, Lock, Stripe};
 use crate::name::IfName;
 use crate::neighbour::Neighbour;
+use crate::netlink::Handle;
 use crate::netns::Netns;
 use crate::prefix::IpPrefix;
 use crate::route::{Route, RouteFilter};
@@ -120,23 +121,41 @@ struct Found {
     rules: Vec<Rule>,
     /// The routes of each policy table a mark names.
     tables: HashMap<u32, Vec<Route>>,
+    /// The names under `/run/netns` by nsfs inode, when asked for.
+    names: HashMap<u64, String>,
+}
+
+/// What the second socket dumps while the first dumps the links.
+struct Others {
+    routes: Vec<Route>,
+    proxies: Vec<Neighbour>,
+    rules: Vec<Rule>,
+    names: HashMap<u64, String>,
 }
 
 impl Site<'_> {
-    fn found(&self, protocol: u8) -> Result<Found> {
-        let links = self.host.links()?;
+    /// Reads the node's floatip objects; `names` also reads the names of
+    /// the namespaces under `/run/netns` (for [`list`](Self::list)).
+    ///
+    /// The link dump is most of the time at scale: for every veth the
+    /// kernel looks up the id of its peer's namespace in the host's id
+    /// table by a linear walk (`__peernet2id()`, `net/core/net_namespace.c`),
+    /// so a dump of N pods' veths costs O(N²), ~6 ms of 8 at 1,000 pods.
+    /// The other dumps, on the `Host`'s second socket, and the `stat`s of
+    /// `/run/netns` run on a second thread meanwhile.
+    fn found(&self, protocol: u8, names: bool) -> Result<Found> {
+        let aux = self.aux.get(self.host_ns, Some(self.home), self.in_host)?;
+        let (links, others) = std::thread::scope(|s| {
+            let others = s.spawn(|| Self::others(aux, protocol, names));
+            let links = self.host.links();
+            (links, others.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        });
+        let (links, Others { routes, proxies, rules, names }) = (links?, others?);
         let (tombstones, live): (Vec<&Link>, Vec<&Link>) =
             links.iter().filter(|l| l.kind.as_deref() == Some("veth")).partition(|l| l.group == TOMBSTONE_GROUP);
         let tombstones = tombstones.into_iter().cloned().collect();
         let marked: Vec<(Link, OwnerMark)> =
             live.into_iter().filter_map(|l| Some((l.clone(), OwnerMark::parse(l.alias.as_deref()?)?))).collect();
-        let routes = self.host.routes(RouteFilter { protocol: Some(protocol), ..Default::default() })?;
-        let proxies = self.host.neigh_proxies(None)?.into_iter().filter(|n| n.protocol == protocol).collect();
-        let mut rules = self.host.rules(true)?;
-        if super::ipv6_enabled() {
-            rules.extend(self.host.rules(false)?);
-        }
-        rules.retain(|r| r.protocol == protocol);
         let mut tables = HashMap::new();
         for (_, m) in &marked {
             if let Some(t) = m.rules.filter(|r| r.policy_routing()).map(|r| r.table) {
@@ -145,7 +164,21 @@ impl Site<'_> {
                 }
             }
         }
-        Ok(Found { marked, routes, proxies, links, tombstones, rules, tables })
+        Ok(Found { marked, routes, proxies, links, tombstones, rules, tables, names })
+    }
+
+    /// The dumps of floatip's routes, proxy entries and rules through
+    /// `h`, and the namespace names if asked.
+    fn others(h: &Handle, protocol: u8, names: bool) -> Result<Others> {
+        let routes = h.routes(RouteFilter { protocol: Some(protocol), ..Default::default() })?;
+        let proxies = h.neigh_proxies(None)?.into_iter().filter(|n| n.protocol == protocol).collect();
+        let mut rules = h.rules(true)?;
+        if super::ipv6_enabled() {
+            rules.extend(h.rules(false)?);
+        }
+        rules.retain(|r| r.protocol == protocol);
+        let names = if names { netns_names() } else { HashMap::new() };
+        Ok(Others { routes, proxies, rules, names })
     }
 
     /// What each marked attachment lacks.
@@ -212,8 +245,8 @@ impl Site<'_> {
 
     /// Every attachment with floatip's marks on this host, and every orphan.
     pub(crate) fn list(&self, protocol: u8) -> Result<Vec<Attachment>> {
-        let f = self.found(protocol)?;
-        let names = netns_names();
+        let f = self.found(protocol, true)?;
+        let names = &f.names;
         let by_index: HashMap<u32, &Link> = f.links.iter().map(|l| (l.index, l)).collect();
         let mut out = Vec::new();
         let claimed_ips: HashSet<IpAddr> = f.marked.iter().flat_map(|(_, m)| m.ips.iter().copied()).collect();
@@ -302,7 +335,7 @@ impl Site<'_> {
     /// an IP is announced only by the attach that puts it here. Returns
     /// the repairs, in `ip` words.
     pub(crate) fn reconcile(&self, protocol: u8) -> Result<Vec<String>> {
-        let f = self.found(protocol)?;
+        let f = self.found(protocol, false)?;
         let mut done = Vec::new();
         let mut lans_set: HashSet<(String, bool)> = HashSet::new();
         let mut tables_done: HashSet<(u32, IpPrefix)> = HashSet::new();
@@ -417,7 +450,7 @@ impl Site<'_> {
     /// mark are never touched.
     pub(crate) fn gc(&self, protocol: u8, valid: &HashSet<&str>) -> Result<Vec<String>> {
         let _drain = Lock::acquire(Stripe::of(Kind::Drain, ""))?;
-        let f = self.found(protocol)?;
+        let f = self.found(protocol, false)?;
         let mut locks: HashMap<Stripe, Lock> = HashMap::new();
         let mut victims: Vec<&Link> = Vec::new();
         let mut kept_oifs: HashSet<u32> = HashSet::new();

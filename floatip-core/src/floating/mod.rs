@@ -77,6 +77,9 @@ pub(crate) struct Site<'a> {
     /// The host namespace's nsfs inode: the key of its announcements.
     pub(crate) host_ino: u64,
     pub(crate) host: &'a Handle,
+    /// A second socket in the host namespace, opened on first use: for
+    /// dumps that run beside `host`'s (see `inventory`).
+    pub(crate) aux: &'a crate::netlink::Lazy<Handle>,
     /// The calling thread is in the host namespace already.
     pub(crate) in_host: bool,
     /// The host namespace's conntrack handle, opened on first use.
