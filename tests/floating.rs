@@ -406,6 +406,83 @@ fn check_reports_drift_and_detach_cleans_half_attached_pods() {
     f.detach().unwrap();
 }
 
+/// Everything attach sets on the host is checked: each setting changed by
+/// hand is named by `check()`, and a second attach puts every one back.
+/// A dual-stack pod (IPv4 only on a kernel without IPv6) and an IPv4 pod
+/// (whose veth has IPv6 turned off) on one host.
+#[test]
+fn check_names_each_setting_attach_makes() {
+    let lan = Lan::new("knobs");
+    let (pod, pod4) = (TestNs::new("knobs-pod"), TestNs::new("knobs-pod4"));
+    let v6 = netlab::ipv6_available();
+    let mut b = spec(&lan.host_a, &pod, "default/knobs", "10.0.0.161/23");
+    if v6 {
+        b = b.ipv6("2001:db8::161/64", "2001:db8::1");
+    }
+    let f = b.build().unwrap();
+    let f4 = spec(&lan.host_a, &pod4, "default/knobs4", "10.0.0.162/23").build().unwrap();
+    f.attach().unwrap();
+    f4.attach().unwrap();
+    assert!(f.check().unwrap().is_empty() && f4.check().unwrap().is_empty());
+    let (hv, hv4) = (f.host_ifname().to_string(), f4.host_ifname().to_string());
+    let table = f.route_table().unwrap_or_else(|| floatip::default_table(&f.lan_ifname()));
+    let h = &lan.host_a;
+    // (pod, sysctl, value set by hand, value attach sets)
+    let mut knobs: Vec<(&FloatingIp, String, &str, &str)> = vec![
+        (&f, "net.ipv4.conf.up0.forwarding".into(), "0", "1"),
+        (&f, format!("net.ipv4.neigh.{hv}.proxy_delay"), "80", "0"),
+        (&f, "net.ipv4.neigh.up0.proxy_delay".into(), "80", "0"),
+    ];
+    if v6 {
+        knobs.extend([
+            (&f, "net.ipv6.conf.up0.forwarding".into(), "0", "1"),
+            (&f, format!("net.ipv6.neigh.{hv}.proxy_delay"), "80", "0"),
+            (&f, "net.ipv6.neigh.up0.proxy_delay".into(), "80", "0"),
+            (&f, format!("net.ipv6.conf.{hv}.accept_dad"), "1", "0"),
+            (&f4, format!("net.ipv6.conf.{hv4}.disable_ipv6"), "0", "1"),
+        ]);
+    }
+    for (_, key, by_hand, _) in &knobs {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        h.exec(&["sh", "-c", &format!("echo {by_hand} > {path}")]);
+        assert_eq!(h.sysctl(key), *by_hand);
+    }
+    h.ip(&format!("link set {hv} mtu 1400"));
+    h.ip(&format!("rule del pref 2001 from 10.0.0.161 iif {hv}"));
+    h.ip(&format!("route del default table {table}"));
+    let text = |d: Vec<floatip::floating::Drift>| d.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let (d, d4) = (text(f.check().unwrap()), text(f4.check().unwrap()));
+    for (who, key, by_hand, want) in &knobs {
+        let found = format!("expected {key}={want}, found {by_hand}");
+        let seen = if std::ptr::eq(*who, &f) { &d } else { &d4 };
+        assert!(seen.iter().any(|t| t.ends_with(&found)), "{found} not in {seen:?}");
+    }
+    assert!(d.iter().any(|t| t.contains(&format!("{hv} mtu 1500")) && t.ends_with("found mtu 1400")), "{d:?}");
+    assert!(
+        d.iter()
+            .any(|t| t.contains(&format!("rule 2001: from 10.0.0.161/32 iif {hv} lookup {table}"))
+                && t.ends_with("missing")),
+        "{d:?}"
+    );
+    assert!(d.iter().any(|t| t.contains("default via 10.0.0.1") && t.contains(&table.to_string())), "{d:?}");
+    // The table and the uplink are shared: pod4 sees their drift too.
+    assert!(d4.iter().any(|t| t.contains("net.ipv4.conf.up0.forwarding=1")), "{d4:?}");
+    // Nothing else: each line above is one of the changes made.
+    let expected_lines = knobs.iter().filter(|k| std::ptr::eq(k.0, &f)).count() + 3;
+    assert_eq!(d.len(), expected_lines, "{d:?}");
+    // A second attach repairs everything, and the pods are reachable.
+    f.attach().unwrap();
+    f4.attach().unwrap();
+    assert!(f.check().unwrap().is_empty(), "{:?}", f.check().unwrap());
+    assert!(f4.check().unwrap().is_empty(), "{:?}", f4.check().unwrap());
+    for (_, key, _, want) in &knobs {
+        assert_eq!(h.sysctl(key), *want, "{key}");
+    }
+    assert!(lan.peer.ping("10.0.0.161") && lan.peer.ping("10.0.0.162"));
+    f.detach().unwrap();
+    f4.detach().unwrap();
+}
+
 #[test]
 fn bad_input_is_a_typed_error_before_any_change() {
     let lan = Lan::new("bad");

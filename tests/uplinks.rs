@@ -174,8 +174,9 @@ fn vlans_on_a_trunk_end_to_end() {
     assert!(lines.iter().filter(|l| l.contains("who-has")).all(|l| l.contains(HOST_A_MAC)), "{text}");
 
     // Each VLAN's peer reaches its pod, each pod its gateway; the trunk
-    // watched for how hostA resolves the gateways.
-    let arps = Capture::start(&switch, "p-a", "vlan and arp");
+    // watched for how hostA resolves the gateways and for the VLAN the
+    // pods' own packets travel in.
+    let arps = Capture::start(&switch, "p-a", "vlan and ( arp or icmp )");
     assert!(peer100.ping("10.0.100.100"), "peer100 -> pod100");
     assert!(peer200.ping("10.0.200.100"), "peer200 -> pod200");
     assert!(pods[0].ping("10.0.100.1"), "pod100 -> gw100");
@@ -190,8 +191,38 @@ fn vlans_on_a_trunk_end_to_end() {
     assert_eq!(gw200.neigh_mac("10.0.200.100").as_deref(), Some(HOST_A_MAC));
     // hostA resolved each gateway with a sender address of that VLAN's
     // subnet, never another's.
-    let lines = arps.decode_when(|l| l.iter().any(|x| x.contains("who-has 10.0.200.1 tell")));
+    // `tcpdump -vv` prints an IP packet on two lines (the IP header's
+    // fields, then the addresses): one string a packet.
+    let packets = |l: &[String]| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for x in l {
+            match out.last_mut() {
+                Some(p) if x.starts_with(char::is_whitespace) => p.push_str(x),
+                _ => out.push(x.clone()),
+            }
+        }
+        out
+    };
+    let echoed = |l: &[String], vid: u16| {
+        packets(l).iter().any(|x| {
+            x.contains(&format!("vlan {vid},"))
+                && x.contains(&format!("10.0.{vid}.100 > 10.0.{vid}.1: ICMP echo request"))
+        })
+    };
+    let lines = arps
+        .decode_when(|l| l.iter().any(|x| x.contains("who-has 10.0.200.1 tell")) && echoed(l, 100) && echoed(l, 200));
     let text = lines.join("\n");
+    for vid in [100u16, 200] {
+        assert!(echoed(&lines, vid), "pod{vid}'s echo request to its gateway, tagged {vid}, not on the trunk:\n{text}");
+        // Every ICMP packet of the pod, both ways (the peer's pings too,
+        // and VLAN 200's pod to the address behind its gateway), carries
+        // the pod's VLAN tag.
+        let pod = format!("10.0.{vid}.100");
+        let all = packets(&lines);
+        let icmp: Vec<&String> = all.iter().filter(|l| l.contains("ICMP") && l.contains(&pod)).collect();
+        assert!(icmp.len() >= 4, "{pod}: {} ICMP packets on the trunk:\n{text}", icmp.len());
+        assert!(icmp.iter().all(|l| l.contains(&format!("vlan {vid},"))), "{pod}'s ICMP outside VLAN {vid}:\n{text}");
+    }
     assert!(lines.iter().any(|l| l.contains("who-has 10.0.200.1 tell")), "hostA never asked for gw200:\n{text}");
     for vid in [100, 200] {
         for a in lines.iter().filter(|l| l.contains(&format!("who-has 10.0.{vid}.1 tell"))) {

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::name::validate_netns_name;
-use crate::netlink::Handle;
 use crate::sys;
 
 /// Where `ip netns add` keeps named namespaces.
@@ -107,18 +106,19 @@ impl Netns {
     /// back. The namespace then lives as long as the mount (or any fd or
     /// process inside it). Fails with `AlreadyExists` if the name is taken.
     pub fn create(name: &str) -> Result<Netns> {
-        Self::create_inner(name, None, false).map(|(ns, _)| ns)
+        Self::create_then(name, None, |_| Ok(())).map(|(ns, ())| ns)
     }
 
     /// [`Netns::create`], returning the thread to `home` (opened by the
-    /// caller with [`Netns::current`]), and with a netlink handle made while
-    /// the thread is inside the new namespace: no second visit to open it.
-    pub(crate) fn create_with_handle(name: &str, home: Option<&Netns>) -> Result<(Netns, Handle)> {
-        let (ns, h) = Self::create_inner(name, home, true)?;
-        Ok((ns, h.expect("asked for a handle")))
-    }
-
-    fn create_inner(name: &str, home: Option<&Netns>, with_handle: bool) -> Result<(Netns, Option<Handle>)> {
+    /// caller with [`Netns::current`]), and running `inside` while the
+    /// thread is in the new namespace (with the namespace's description
+    /// for messages): a netlink handle opened there needs no second visit.
+    /// A failure of `inside` undoes the create.
+    pub(crate) fn create_then<T>(
+        name: &str,
+        home: Option<&Netns>,
+        inside: impl FnOnce(String) -> Result<T>,
+    ) -> Result<(Netns, T)> {
         validate_netns_name(name)?;
         let run_dir = Path::new(NETNS_RUN_DIR);
         ensure_shared_run_dir(run_dir)?;
@@ -152,17 +152,14 @@ impl Netns {
                 Ok(()) => Some(File::open(THREAD_NETNS).map(OwnedFd::from)),
                 Err(_) => None,
             };
-            let handle = match (&mounted, with_handle) {
-                (Ok(()), true) => Some(Handle::open_here(object())),
-                _ => None,
-            };
+            let made_inside = mounted.is_ok().then(|| inside(object()));
             // Return to the original namespace before anything else can run on
             // this thread; failing to do so would leave the caller's thread
             // in the new namespace.
             restore_or_abort(back);
             mounted.map_err(|e| Error::io("bind mount netns", object(), e))?;
             let fd = fd.expect("opened when mounted").map_err(|e| Error::io("open netns", object(), e))?;
-            Ok((fd, handle.transpose()?))
+            Ok((fd, made_inside.expect("run when mounted")?))
         })();
         match made {
             Ok((fd, h)) => Ok((Netns { fd, name: Some(name.to_owned()), path }, h)),

@@ -93,6 +93,12 @@ enum Undo {
         prefix: IpPrefix,
     },
     DeleteRule(Rule),
+    /// An MTU this attach changed (drift repaired on an existing veth).
+    SetMtu {
+        in_pod: bool,
+        index: u32,
+        mtu: u32,
+    },
     /// Table routes this attach added: removed again if, once the rules
     /// are undone, no rule of floatip's uses the table.
     ReleaseTable {
@@ -294,6 +300,11 @@ impl Ctx<'_> {
                     None => Ok(()),
                 },
                 Undo::DeleteRule(r) => self.host.rule_del(&r),
+                Undo::SetMtu { in_pod, index, mtu } => match (in_pod, self.pod.as_ref()) {
+                    (true, Some(p)) => p.link_set_mtu(index, mtu),
+                    (true, None) => Ok(()),
+                    (false, _) => self.host.link_set_mtu(index, mtu),
+                },
                 Undo::ReleaseTable { table, ipv4, protocol } => {
                     policy::release_tables(self.host, &[(ipv4, table)].into_iter().collect(), protocol).map(|_| ())
                 }
@@ -498,7 +509,7 @@ impl FloatingIp {
             // common case, costs no failed lookup.
             (NetnsRef::Name(n), true) => {
                 cx.step("create pod netns")?;
-                match Netns::create_with_handle(n, Some(cx.home)) {
+                match Netns::create_then(n, Some(cx.home), Handle::open_here) {
                     Ok((ns, h)) => {
                         pod_ns_exists = false;
                         cx.done(format!("ip netns add {n}"), Some(Undo::DeleteNetns(n.clone())));
@@ -602,7 +613,25 @@ impl FloatingIp {
             cx.host.link_set_alias(host_if.index, &alias)?;
             cx.done(format!("ip link set {} alias \"{alias}\"", self.host_ifname), None);
         }
+        // An existing veth whose MTU drifted (set by hand, or a LAN
+        // interface whose MTU changed since): both ends back to it.
+        if host_if.mtu != mtu {
+            cx.step("host veth mtu")?;
+            cx.host.link_set_mtu(host_if.index, mtu)?;
+            cx.done(
+                format!("ip link set {} mtu {mtu}", self.host_ifname),
+                Some(Undo::SetMtu { in_pod: false, index: host_if.index, mtu: host_if.mtu }),
+            );
+        }
         let pod_if = cx.pod().link_get(self.pod_ifname.clone())?;
+        if pod_if.mtu != mtu {
+            cx.step("pod veth mtu")?;
+            cx.pod().link_set_mtu(pod_if.index, mtu)?;
+            cx.done(
+                format!("ip -n POD link set {} mtu {mtu}", self.pod_ifname),
+                Some(Undo::SetMtu { in_pod: true, index: pod_if.index, mtu: pod_if.mtu }),
+            );
+        }
 
         // Pod side. The peer could not be set up in the creation message
         // (ENOTCONN): RTM_SETLINK from a socket inside the pod netns.
@@ -856,6 +885,11 @@ impl FloatingIp {
             veth.push((SysctlKey::ipv6_neigh(hv, "proxy_delay")?, "0"));
             veth.push((SysctlKey::ipv6_conf(hv, "proxy_ndp")?, "1"));
             shared.push((SysctlKey::ipv6_conf(&all, "forwarding")?, "1"));
+            // The LAN interface answers NDP for proxy entries only while it
+            // forwards itself (`ndisc_recv_ns()` reads the receiving
+            // device's `forwarding`): `all.forwarding` sets it on every
+            // device once, this keeps it when it was turned off since.
+            shared.push((SysctlKey::ipv6_conf(&lan, "forwarding")?, "1"));
             shared.push((SysctlKey::ipv6_neigh(&lan, "proxy_delay")?, "0"));
             shared.push((SysctlKey::ipv6_conf(&lan, "proxy_ndp")?, "1"));
         }
@@ -936,7 +970,8 @@ impl FloatingIp {
         Ok(())
     }
 
-    /// Before IPv6 forwarding is first turned on: every interface that
+    /// Before IPv6 forwarding is turned on (first on the node, or again on
+    /// a LAN interface where it was turned off): every interface that
     /// accepts router advertisements (`accept_ra=1`) is told to keep doing
     /// so while forwarding (`accept_ra=2`). Otherwise turning on
     /// `all.forwarding` stops RAs there and the kernel purges the routes
@@ -946,7 +981,10 @@ impl FloatingIp {
     /// teach the host routes.
     fn keep_router_advertisements(&self, cx: &mut Ctx) -> Result<()> {
         let all = IfName::new("all").expect("valid");
-        if cx.host_ns.sysctl_get_from(&SysctlKey::ipv6_conf(&all, "forwarding")?, Some(cx.home))? == "1" {
+        let forwards = |dev: &IfName| -> Result<bool> {
+            Ok(cx.host_ns.sysctl_get_from(&SysctlKey::ipv6_conf(dev, "forwarding")?, Some(cx.home))? == "1")
+        };
+        if forwards(&all)? && forwards(&self.lan_ifname())? {
             return Ok(());
         }
         let names: Vec<String> = {

@@ -146,9 +146,16 @@ impl Site<'_> {
     fn found(&self, protocol: u8, names: bool) -> Result<Found> {
         let aux = self.aux.get(self.host_ns, Some(self.home), self.in_host)?;
         let (links, others) = std::thread::scope(|s| {
-            let others = s.spawn(|| Self::others(aux, protocol, names));
-            let links = self.host.links();
-            (links, others.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            let beside = std::thread::Builder::new().name("floatip-dumps".into());
+            match beside.spawn_scoped(s, || Self::others(aux, protocol, names)) {
+                Ok(others) => {
+                    let links = self.host.links();
+                    (links, others.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                }
+                // No thread to be had (a process at its limit): one after
+                // the other.
+                Err(_) => (self.host.links(), Self::others(aux, protocol, names)),
+            }
         });
         let (links, Others { routes, proxies, rules, names }) = (links?, others?);
         let (tombstones, live): (Vec<&Link>, Vec<&Link>) =
