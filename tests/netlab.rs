@@ -587,3 +587,20 @@ impl Drop for Capture {
         }
     }
 }
+
+/// The frames of a `tcpdump -e -vv` decode, one string each: tcpdump prints
+/// the IPv4 header and the ICMP line of one frame on two lines.
+/// (Decode with [`Capture::decode_when`].)
+pub fn frames(lines: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for l in lines {
+        match out.last_mut() {
+            Some(last) if l.starts_with(char::is_whitespace) => {
+                last.push(' ');
+                last.push_str(l.trim());
+            }
+            _ => out.push(l.trim().to_owned()),
+        }
+    }
+    out
+}

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use floatip::floating::{FloatingIp, FloatingIpBuilder, NetnsRef};
-use netlab::{Capture, Lan, TestNs, HOST_A_MAC};
+use netlab::{frames, Capture, Lan, TestNs, HOST_A_MAC};
 use serde_json::Value;
 
 /// MAC of the gateway's LAN interface (`netlab::Lan`).
@@ -74,22 +74,6 @@ fn unreachable(ns: &TestNs, dsts: &[&str]) -> Vec<String> {
 /// `ping -c 1 -W 1 [-I SRC] DST` from `ns`: true when a reply came.
 fn ping_from(ns: &TestNs, src: &str, dst: &str) -> bool {
     ns.exec(&["ping", "-n", "-q", "-c", "1", "-W", "1", "-I", src, dst]).status.success()
-}
-
-/// The frames of a `tcpdump -e -vv` decode, one string each: tcpdump prints
-/// the IPv4 header and the ICMP line of one frame on two lines.
-fn frames(lines: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for l in lines {
-        match out.last_mut() {
-            Some(last) if l.starts_with(char::is_whitespace) => {
-                last.push(' ');
-                last.push_str(l.trim());
-            }
-            _ => out.push(l.trim().to_owned()),
-        }
-    }
-    out
 }
 
 /// True when a decoded frame names `addr` (a whole address, not a prefix of

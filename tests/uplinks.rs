@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use floatip::floating::{FloatingIp, NetnsRef};
 use floatip::{ErrorKind, IfName, Mac, VethSpec};
-use netlab::{Capture, Lan, TestNs, HOST_A_MAC};
+use netlab::{frames, Capture, Lan, TestNs, HOST_A_MAC};
 
 /// Joins `ns` to the switch's bridge `br0` by a veth: `ifname` in `ns`,
 /// `port` in the switch, both up.
@@ -191,20 +191,8 @@ fn vlans_on_a_trunk_end_to_end() {
     assert_eq!(gw200.neigh_mac("10.0.200.100").as_deref(), Some(HOST_A_MAC));
     // hostA resolved each gateway with a sender address of that VLAN's
     // subnet, never another's.
-    // `tcpdump -vv` prints an IP packet on two lines (the IP header's
-    // fields, then the addresses): one string a packet.
-    let packets = |l: &[String]| -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for x in l {
-            match out.last_mut() {
-                Some(p) if x.starts_with(char::is_whitespace) => p.push_str(x),
-                _ => out.push(x.clone()),
-            }
-        }
-        out
-    };
     let echoed = |l: &[String], vid: u16| {
-        packets(l).iter().any(|x| {
+        frames(l).iter().any(|x| {
             x.contains(&format!("vlan {vid},"))
                 && x.contains(&format!("10.0.{vid}.100 > 10.0.{vid}.1: ICMP echo request"))
         })
@@ -218,7 +206,7 @@ fn vlans_on_a_trunk_end_to_end() {
         // and VLAN 200's pod to the address behind its gateway), carries
         // the pod's VLAN tag.
         let pod = format!("10.0.{vid}.100");
-        let all = packets(&lines);
+        let all = frames(&lines);
         let icmp: Vec<&String> = all.iter().filter(|l| l.contains("ICMP") && l.contains(&pod)).collect();
         assert!(icmp.len() >= 4, "{pod}: {} ICMP packets on the trunk:\n{text}", icmp.len());
         assert!(icmp.iter().all(|l| l.contains(&format!("vlan {vid},"))), "{pod}'s ICMP outside VLAN {vid}:\n{text}");
