@@ -496,6 +496,45 @@ fn the_watcher_repairs_flaps_deletions_and_a_recreated_uplink() {
     assert!(lan.host_a.ip_json("-6 neigh show proxy").is_empty());
 }
 
+/// A watcher whose event socket overruns (`ENOBUFS`: events were lost,
+/// among them possibly the deletion of a proxy entry) makes a full pass
+/// and repairs what it could not have heard of. Its receive buffer is the
+/// kernel's minimum (a test hook), and a flood of link events arrives with
+/// the deletion in its middle.
+#[test]
+fn an_overrun_watcher_rechecks_everything() {
+    let lan = Lan::new("overrun");
+    let pod = TestNs::new("overrun-pod");
+    let f = spec(&lan.host_a, &pod.name, "o/eth0", "10.0.0.197/23").no_announce().build().unwrap();
+    f.attach().unwrap();
+    assert!(lan.peer.ping("10.0.0.197"));
+    let h = host(&lan.host_a);
+    // A recheck period far beyond the test: only events and overruns
+    // cause passes.
+    let w = h.watch_with_rcvbuf(std::time::Duration::from_secs(3600), 1).unwrap();
+    let mut batch = String::new();
+    // veth pairs (this kernel may lack dummy): a few events each.
+    for i in 0..200 {
+        batch.push_str(&format!("link add ovr{i} type veth peer name ovr{i}p\n"));
+        if i == 100 {
+            batch.push_str("neigh del proxy 10.0.0.197 dev up0\n");
+        }
+    }
+    for i in 0..200 {
+        batch.push_str(&format!("link del ovr{i}\n"));
+    }
+    let file = format!("/tmp/{}-flood.batch", lan.host_a.name);
+    std::fs::write(&file, batch).unwrap();
+    lan.host_a.ip(&format!("-batch {file}"));
+    std::fs::remove_file(&file).unwrap();
+    eventually("the proxy entry back after the flood", || f.check().is_ok_and(|d| d.is_empty()));
+    assert!(lan.peer.ping("10.0.0.197"), "after the flood");
+    let report = w.stop().unwrap();
+    assert!(report.overruns >= 1, "the socket never overran: {report:?}");
+    assert!(report.repairs >= 1, "{report:?}");
+    f.detach().unwrap();
+}
+
 /// `detach_many` cleans what is there when some members are gone already
 /// or belong to someone else, and two drains at once (threads) never share
 /// a link group: each removes exactly its own pods.

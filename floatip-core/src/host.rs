@@ -397,9 +397,22 @@ impl Host {
 
     /// [`Host::watch`] with a full pass every `recheck` (at least 10 ms).
     pub fn watch_every(&self, recheck: std::time::Duration) -> Result<Watcher> {
+        self.watch_with(recheck, crate::watch::RCVBUF)
+    }
+
+    /// Test hook (feature `test-hooks`): [`Host::watch_every`] with an
+    /// event socket of a receive buffer of `bytes` (at least the kernel's
+    /// minimum), so that a test can make it overrun (`ENOBUFS`).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn watch_with_rcvbuf(&self, recheck: std::time::Duration, bytes: usize) -> Result<Watcher> {
+        self.watch_with(recheck, bytes)
+    }
+
+    fn watch_with(&self, recheck: std::time::Duration, rcvbuf: usize) -> Result<Watcher> {
         let own = self.reopen()?;
         let recheck = recheck.max(std::time::Duration::from_millis(10));
-        Watcher::start(&self.ns, self.route_protocol, recheck, move || own.reconcile())
+        Watcher::start(&self.ns, self.route_protocol, recheck, rcvbuf, move || own.reconcile())
     }
 
     /// Starts a [`Reannouncer`](crate::floating::Reannouncer): a thread with a `Host` of its own that

@@ -48,7 +48,7 @@ const BURST_MAX: Duration = Duration::from_millis(50);
 /// How often a watcher makes a full pass without any event.
 pub const DEFAULT_RECHECK: Duration = Duration::from_secs(5);
 /// Room for bursts: a flap of an uplink with 1,000 proxy entries.
-const RCVBUF: usize = 4 << 20;
+pub(crate) const RCVBUF: usize = 4 << 20;
 
 /// What a watcher did, returned by [`Watcher::stop`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,8 +80,9 @@ impl Watcher {
     /// owns) runs once at start, after each burst of relevant events, and
     /// every `recheck`. The event socket is subscribed before the first
     /// pass, so no change between the two is missed. Routes of `protocol`
-    /// are the ones whose deletion counts.
-    pub(crate) fn start<F>(netns: &Netns, protocol: u8, recheck: Duration, pass: F) -> Result<Watcher>
+    /// are the ones whose deletion counts; the event socket asks for a
+    /// receive buffer of `rcvbuf` bytes ([`RCVBUF`] but in tests).
+    pub(crate) fn start<F>(netns: &Netns, protocol: u8, recheck: Duration, rcvbuf: usize, pass: F) -> Result<Watcher>
     where
         F: FnMut() -> Result<Vec<String>> + Send + 'static,
     {
@@ -99,7 +100,7 @@ impl Watcher {
         let sref = socket2::SockRef::from(&sock);
         sref.set_cloexec(true).map_err(|e| Error::io("fcntl(FD_CLOEXEC)", &what, e))?;
         // As large as rmem_max allows; an overrun is survived anyway.
-        let _ = sref.set_recv_buffer_size(RCVBUF);
+        let _ = sref.set_recv_buffer_size(rcvbuf);
         sref.set_read_timeout(Some(IDLE.min(recheck))).map_err(|e| Error::io("setsockopt(SO_RCVTIMEO)", &what, e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
