@@ -496,11 +496,12 @@ fn the_watcher_repairs_flaps_deletions_and_a_recreated_uplink() {
     assert!(lan.host_a.ip_json("-6 neigh show proxy").is_empty());
 }
 
-/// A watcher whose event socket overruns (`ENOBUFS`: events were lost,
-/// among them possibly the deletion of a proxy entry) makes a full pass
-/// and repairs what it could not have heard of. Its receive buffer is the
-/// kernel's minimum (a test hook), and a flood of link events arrives with
-/// the deletion in its middle.
+/// A watcher whose event socket overruns (`ENOBUFS`: events were lost)
+/// goes on: it counts the overrun, makes its full pass and repairs a
+/// proxy entry deleted in the middle of the flood (a deletion the kernel
+/// sends no event for). Its receive buffer is the kernel's minimum (a
+/// test hook). Without the overrun handling the watcher ends with the
+/// error and nothing is repaired.
 #[test]
 fn an_overrun_watcher_rechecks_everything() {
     let lan = Lan::new("overrun");
